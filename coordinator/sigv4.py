@@ -1,0 +1,375 @@
+"""Fast SigV4 query-string presigner for S3 and R2, byte-identical to botocore's.
+
+botocore's ``generate_presigned_url`` spends most of its time in machinery (events, endpoint
+rules, request objects, re-deriving the signing key on every call). The signature itself is a
+few string joins, one SHA-256 and one HMAC once the signing key is cached. This module does just
+that, with pure functions named after the steps of the spec, the clock passed in, and the
+standard library only (it is on the Lambda cold-start path: no boto3/botocore here).
+
+For the same inputs and clock, ``presign_url`` returns exactly the string that botocore 1.44's
+``generate_presigned_url`` returns for get_object, head_object, put_object (with and without
+ContentType), delete_object and upload_part (tests/coordinator/test_sigv4.py checks this).
+Inputs botocore would treat specially (S3 Express bucket names, virtual-hosted style that
+botocore silently turns into path style) are refused with ValueError rather than signed
+differently.
+
+References: https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-auth.html,
+https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-create-signed-request.html,
+botocore/auth.py (SigV4Auth, SigV4QueryAuth, S3SigV4QueryAuth).
+"""
+
+import hashlib
+import hmac
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Literal
+from urllib.parse import quote, urlsplit
+
+ALGORITHM = "AWS4-HMAC-SHA256"
+UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
+TERMINATION_STRING = "aws4_request"
+AMZ_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
+
+MIN_EXPIRES = 1
+MAX_EXPIRES = 604800  # 7 days, SigV4 and R2 limit
+
+METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE"})
+
+# botocore.utils.percent_encode's SAFE_CHARS, used for every query name and value.
+_QUERY_SAFE = "-_.~"
+# botocore's rest serializer encodes the greedy {Key+} label with safe="/~".
+_KEY_SAFE = "/~"
+# botocore's query signer drops a content-type equal to this (its own form default), so a
+# URL "signed" with it would not bind the content type: refused instead.
+_BOTOCORE_DROPPED_CONTENT_TYPE = "application/x-www-form-urlencoded; charset=utf-8"
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+# Bucket names: 3..63 of [a-z0-9.-], starting and ending with a letter or digit. Virtual-hosted
+# style also needs a single DNS label (botocore falls back to path style for dotted names).
+_BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_DNS_LABEL_BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
+# S3 Express directory-bucket suffixes: botocore's endpoint rules address (and sign) these
+# differently, whatever the addressing style.
+_SPECIAL_BUCKET_SUFFIXES = ("--x-s3", "--xa-s3")
+_IPV4_RE = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
+_SCOPE_PART_RE = re.compile(r"[a-z0-9-]+")
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """An access key pair, with a session token for temporary credentials.
+
+    The secret and the token never appear in ``repr()``. ``expires_at`` (timezone-aware) is set
+    for temporary credentials, e.g. a Lambda role's; ``presign_url`` refuses to sign with
+    credentials that have expired, and a presigned URL stops working when they expire,
+    whatever its ``X-Amz-Expires`` says.
+
+    References: https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-auth.html
+    """
+
+    access_key: str
+    secret_key: str = field(repr=False)  # never printed
+    session_token: str | None = field(default=None, repr=False)
+    expires_at: datetime | None = None  # set for temporary credentials (e.g. a Lambda role)
+
+    def __post_init__(self) -> None:
+        if not self.access_key or "/" in self.access_key or not self.access_key.isprintable():
+            raise ValueError("Credentials.access_key must be non-empty printable text without '/'")
+        if not self.secret_key:
+            raise ValueError("Credentials.secret_key must be non-empty")
+        if self.session_token is not None and not self.session_token:
+            raise ValueError("Credentials.session_token must be None or non-empty")
+        if self.expires_at is not None and self.expires_at.utcoffset() is None:
+            raise ValueError("Credentials.expires_at must be a timezone-aware datetime")
+
+
+def uri_encode(value: str, safe: str) -> str:
+    """UTF-8 percent-encode ``value``, leaving letters, digits, ``-_.~`` and ``safe`` as is.
+
+    References: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-create-signed-request.html
+    (UriEncode), botocore/utils.py percent_encode.
+    """
+    try:
+        return quote(value, safe=safe)
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"cannot UTF-8 encode {value!r} for a URL: {exc.reason}") from None
+
+
+def canonical_query_string(encoded_params: Iterable[tuple[str, str]]) -> str:
+    """Join already URI-encoded (name, value) pairs in canonical order.
+
+    References: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-create-signed-request.html,
+    botocore/auth.py SigV4Auth._canonical_query_string_url.
+    """
+    # "Sort the parameter names by character code point in ascending order. Parameters with
+    # duplicate names should be sorted by value." botocore sorts (name, value) tuples of the
+    # encoded strings, which is not the same as sorting the joined "name=value" strings.
+    return "&".join(f"{name}={value}" for name, value in sorted(encoded_params))
+
+
+def signed_headers(headers: Mapping[str, str]) -> str:
+    """The SignedHeaders list: lowercase header names, sorted, joined by ``;``.
+
+    References: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-create-signed-request.html
+    """
+    return ";".join(sorted(name.lower() for name in headers))
+
+
+def canonical_request(
+    method: str,
+    canonical_uri: str,
+    canonical_query: str,
+    headers: Mapping[str, str],
+    payload_hash: str = UNSIGNED_PAYLOAD,
+) -> str:
+    """The canonical request: method, URI, query, headers, signed headers, payload hash.
+
+    ``canonical_uri`` is used as given: for S3 it is the URL's path, encoded once and not
+    normalised. ``headers`` maps header names to values.
+
+    References: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-create-signed-request.html,
+    botocore/auth.py SigV4Auth.canonical_request.
+    """
+    # "CanonicalHeaders: Lowercase(<HeaderName>) + ':' + Trim(<value>) + '\n'", sorted by
+    # name; botocore's Trimall also collapses inner runs of whitespace to one space.
+    lowered = sorted((name.lower(), " ".join(value.split())) for name, value in headers.items())
+    canonical_headers = "".join(f"{name}:{value}\n" for name, value in lowered)
+    # "CanonicalRequest = HTTPMethod + '\n' + CanonicalURI + '\n' + CanonicalQueryString + '\n'
+    #  + CanonicalHeaders + '\n' + SignedHeaders + '\n' + HashedPayload"
+    return (
+        f"{method}\n{canonical_uri}\n{canonical_query}\n{canonical_headers}\n"
+        f"{';'.join(name for name, _ in lowered)}\n{payload_hash}"
+    )
+
+
+def credential_scope(datestamp: str, region: str, service: str) -> str:
+    """The credential scope ``<yyyymmdd>/<region>/<service>/aws4_request``.
+
+    References: https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-auth.html
+    """
+    return f"{datestamp}/{region}/{service}/{TERMINATION_STRING}"
+
+
+def string_to_sign(amz_date: str, scope: str, canonical_request: str) -> str:
+    """The string to sign for ``canonical_request`` at ``amz_date`` (yyyymmddThhmmssZ).
+
+    References: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-create-signed-request.html,
+    botocore/auth.py SigV4Auth.string_to_sign.
+    """
+    # "StringToSign = Algorithm + '\n' + RequestDateTime + '\n' + CredentialScope + '\n'
+    #  + HashedCanonicalRequest", HashedCanonicalRequest = Lowercase(HexEncode(SHA256(CR))).
+    digest = hashlib.sha256(canonical_request.encode("utf-8")).hexdigest()
+    return f"{ALGORITHM}\n{amz_date}\n{scope}\n{digest}"
+
+
+@lru_cache(maxsize=128)
+def signing_key(secret_key: str, datestamp: str, region: str, service: str) -> bytes:
+    """The derived signing key, cached per (secret, date, region, service).
+
+    References: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-create-signed-request.html,
+    botocore/auth.py SigV4Auth.signature.
+    """
+    # "DateKey = HMAC-SHA256("AWS4"+"<SecretAccessKey>", "<YYYYMMDD>")
+    #  DateRegionKey = HMAC-SHA256(<DateKey>, "<aws-region>")
+    #  DateRegionServiceKey = HMAC-SHA256(<DateRegionKey>, "<aws-service>")
+    #  SigningKey = HMAC-SHA256(<DateRegionServiceKey>, "aws4_request")"
+    key = hmac.digest(f"AWS4{secret_key}".encode(), datestamp.encode(), "sha256")
+    key = hmac.digest(key, region.encode(), "sha256")
+    key = hmac.digest(key, service.encode(), "sha256")
+    return hmac.digest(key, TERMINATION_STRING.encode(), "sha256")
+
+
+def signature(key: bytes, string_to_sign: str) -> str:
+    """The hex signature of ``string_to_sign`` with a derived signing key.
+
+    References: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-create-signed-request.html
+    """
+    # "signature = hex(HMAC-SHA256(SigningKey, StringToSign))"
+    return hmac.digest(key, string_to_sign.encode("utf-8"), "sha256").hex()
+
+
+@lru_cache(maxsize=32)
+def _endpoint(endpoint: str) -> tuple[str, str, str, bool]:
+    """(scheme, netloc as written, host header value, host is an IP literal)."""
+    if not endpoint.isascii() or any(ch <= " " or ch == "\x7f" for ch in endpoint):
+        raise ValueError(f"endpoint must be printable ASCII without spaces: {endpoint!r}")
+    parts = urlsplit(endpoint)
+    if (
+        parts.scheme not in _DEFAULT_PORTS
+        or not parts.hostname
+        or "@" in parts.netloc
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or endpoint.endswith(("?", "#"))
+    ):
+        raise ValueError(
+            f"endpoint must be scheme://host[:port] with scheme http or https, got {endpoint!r}"
+        )
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"endpoint has an invalid port: {endpoint!r}") from None
+    ipv6 = "[" in parts.netloc
+    # botocore's _host_from_url: "is lowercase", "excludes port, if it was the default port".
+    host = f"[{parts.hostname}]" if ipv6 else parts.hostname
+    if port is not None and port != _DEFAULT_PORTS[parts.scheme]:
+        host = f"{host}:{port}"
+    is_ip = ipv6 or _IPV4_RE.fullmatch(parts.hostname) is not None
+    return parts.scheme, parts.netloc, host, is_ip
+
+
+def _check_expires(expires_in: int) -> None:
+    if not isinstance(expires_in, int) or isinstance(expires_in, bool):
+        raise TypeError(f"expires_in must be an int number of seconds, got {expires_in!r}")
+    if not MIN_EXPIRES <= expires_in <= MAX_EXPIRES:
+        raise ValueError(
+            f"expires_in must be between {MIN_EXPIRES} and {MAX_EXPIRES} seconds "
+            f"(7 days, the SigV4 and R2 limit), got {expires_in}"
+        )
+
+
+def _check_bucket(bucket: str, addressing_style: str, endpoint_is_ip: bool) -> None:
+    if not _BUCKET_RE.fullmatch(bucket):
+        raise ValueError(
+            "bucket must be 3-63 characters of a-z, 0-9, '.' and '-', starting and ending "
+            f"with a letter or digit, got {bucket!r}"
+        )
+    if bucket.endswith(_SPECIAL_BUCKET_SUFFIXES):
+        raise ValueError(
+            f"bucket {bucket!r} has an S3 Express directory-bucket suffix, which botocore "
+            "addresses and signs differently; not supported here"
+        )
+    if addressing_style == "virtual":
+        if endpoint_is_ip:
+            raise ValueError(
+                "virtual-hosted addressing needs a DNS hostname endpoint, not an IP address "
+                "(botocore falls back to path style there); use addressing_style='path'"
+            )
+        if not _DNS_LABEL_BUCKET_RE.fullmatch(bucket):
+            raise ValueError(
+                f"virtual-hosted addressing needs a bucket name without dots, got {bucket!r} "
+                "(botocore falls back to path style for it); use addressing_style='path'"
+            )
+    elif addressing_style != "path":
+        raise ValueError(f"addressing_style must be 'path' or 'virtual', got {addressing_style!r}")
+
+
+def _check_content_type(method: str, content_type: str) -> None:
+    if method != "PUT":
+        raise ValueError(f"content_type can only be signed for PUT, not {method}")
+    if not content_type.isascii() or any(
+        (ch < " " and ch != "\t") or ch == "\x7f" for ch in content_type
+    ):
+        raise ValueError(
+            f"content_type must be printable ASCII (an HTTP header value), got {content_type!r}"
+        )
+    if content_type == _BOTOCORE_DROPPED_CONTENT_TYPE:
+        raise ValueError(
+            f"content_type {content_type!r} is dropped from the signature by botocore's "
+            "presigner, so it could not be enforced; use another content type"
+        )
+
+
+def presign_url(
+    method: str,
+    *,
+    endpoint: str,
+    bucket: str,
+    key: str,
+    credentials: Credentials,
+    region: str,
+    now: datetime,
+    expires_in: int,
+    content_type: str | None = None,
+    query: Mapping[str, str] | None = None,
+    addressing_style: Literal["path", "virtual"] = "path",
+    service: str = "s3",
+) -> str:
+    """A SigV4 presigned URL for one object, one method, valid ``expires_in`` s from ``now``.
+
+    ``method`` is GET, HEAD, PUT or DELETE (POST is refused: R2 has no presigned POST).
+    ``endpoint`` is ``scheme://host[:port]``; ``now`` must be timezone-aware. A ``content_type``
+    (PUT only) is signed as a header, so the upload must send exactly that Content-Type.
+    ``query`` holds extra operation parameters, placed before the X-Amz-* parameters in the
+    mapping's order: botocore writes UploadPart's as ``uploadId`` then ``partNumber``, so pass
+    ``{"uploadId": ..., "partNumber": ...}`` for a URL identical to botocore's (the signature
+    does not depend on the order). Raises ValueError (TypeError for a non-int ``expires_in``)
+    for anything it will not sign.
+
+    References: https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-auth.html,
+    botocore/auth.py SigV4QueryAuth._modify_request_before_signing.
+    """
+    if method not in METHODS:
+        if method.upper() == "POST":
+            raise ValueError("POST cannot be presigned: R2 does not support presigned POST")
+        raise ValueError(f"method must be one of GET, HEAD, PUT, DELETE, got {method!r}")
+    _check_expires(expires_in)
+    offset = now.utcoffset()
+    if offset is None:
+        raise ValueError("now must be a timezone-aware UTC datetime, got a naive datetime")
+    if offset:
+        now = now.astimezone(UTC)
+    if credentials.expires_at is not None and credentials.expires_at <= now:
+        raise ValueError(
+            f"credentials for {credentials.access_key} expired at "
+            f"{credentials.expires_at.isoformat()}; refresh them before presigning"
+        )
+    if not _SCOPE_PART_RE.fullmatch(region):
+        raise ValueError(f"region must be lowercase letters, digits and '-', got {region!r}")
+    if not _SCOPE_PART_RE.fullmatch(service):
+        raise ValueError(f"service must be lowercase letters, digits and '-', got {service!r}")
+    if not key:
+        raise ValueError("key must not be empty")
+    scheme, netloc, host, endpoint_is_ip = _endpoint(endpoint)
+    _check_bucket(bucket, addressing_style, endpoint_is_ip)
+
+    # S3: "Each path segment must be URI-encoded twice (except for Amazon S3 which only gets
+    # URI-encoded once)"; "Do not normalize URI paths for requests to Amazon S3."
+    encoded_key = uri_encode(key, _KEY_SAFE)
+    if addressing_style == "virtual":
+        netloc = f"{bucket}.{netloc}"
+        host = f"{bucket}.{host}"
+        path = f"/{encoded_key}"
+    else:
+        path = f"/{bucket}/{encoded_key}"
+
+    headers = {"host": host}
+    if content_type is not None:
+        _check_content_type(method, content_type)
+        headers["content-type"] = content_type
+
+    params: list[tuple[str, str]] = []
+    if query:
+        for name, value in query.items():
+            if not name or name.lower().startswith("x-amz-"):
+                raise ValueError(f"query parameter name {name!r} is empty or reserved (X-Amz-*)")
+            params.append((uri_encode(name, _QUERY_SAFE), uri_encode(str(value), _QUERY_SAFE)))
+
+    amz_date = now.strftime(AMZ_DATE_FORMAT)
+    scope = credential_scope(amz_date[:8], region, service)
+    # The authentication parameters, in botocore's order; "The canonical query string must
+    # include all the query parameters from the preceding table except for X-Amz-Signature."
+    params.append(("X-Amz-Algorithm", ALGORITHM))
+    params.append(
+        ("X-Amz-Credential", uri_encode(f"{credentials.access_key}/{scope}", _QUERY_SAFE))
+    )
+    params.append(("X-Amz-Date", amz_date))
+    params.append(("X-Amz-Expires", str(expires_in)))
+    params.append(("X-Amz-SignedHeaders", uri_encode(signed_headers(headers), _QUERY_SAFE)))
+    if credentials.session_token is not None:
+        params.append(
+            ("X-Amz-Security-Token", uri_encode(credentials.session_token, _QUERY_SAFE))
+        )
+
+    # "You don't include a payload hash in the Canonical Request, because when you create a
+    # presigned URL, you don't know the payload. Instead, you use a constant string
+    # UNSIGNED-PAYLOAD."
+    request = canonical_request(method, path, canonical_query_string(params), headers)
+    sts = string_to_sign(amz_date, scope, request)
+    key_bytes = signing_key(credentials.secret_key, amz_date[:8], region, service)
+    query_string = "&".join(f"{name}={value}" for name, value in params)
+    return f"{scheme}://{netloc}{path}?{query_string}&X-Amz-Signature={signature(key_bytes, sts)}"
