@@ -1,0 +1,73 @@
+"""What can go wrong in the coordinator, as plain exceptions the core raises.
+
+The core (tokens, broker) knows nothing about HTTP; the HTTP layer maps each class to one
+status code. Every message is written for the client: it never quotes a secret, a token or a
+stack trace, and it is safe to return verbatim.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CoordinatorError",
+    "InvalidInput",
+    "NotFound",
+    "OutOfScope",
+    "PayloadTooLarge",
+    "StoreUnavailable",
+    "Unauthenticated",
+    "UnsupportedMediaType",
+]
+
+
+class CoordinatorError(Exception):
+    """Base class: ``code`` is a stable machine-readable word, ``message`` is for people."""
+
+    code = "error"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+
+class InvalidInput(CoordinatorError):
+    """The request is malformed or asks for something no job may have (400)."""
+
+    code = "invalid_input"
+
+
+class Unauthenticated(CoordinatorError):
+    """No credential, or one that does not verify (401)."""
+
+    code = "unauthenticated"
+
+
+class OutOfScope(CoordinatorError):
+    """A valid credential asking for something outside its job (403)."""
+
+    code = "out_of_scope"
+
+
+class NotFound(CoordinatorError):
+    """The named multipart upload (or route) does not exist (404)."""
+
+    code = "not_found"
+
+
+class PayloadTooLarge(CoordinatorError):
+    """The request body is larger than the coordinator reads (413)."""
+
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(CoordinatorError):
+    """The request body is not JSON (415)."""
+
+    code = "unsupported_media_type"
+
+
+class StoreUnavailable(CoordinatorError):
+    """An object store did not answer, or answered with its own failure (503, retry later)."""
+
+    code = "store_unavailable"
