@@ -1,0 +1,58 @@
+"""The Pulumi program: one stack of zero-egress video storage, read as a bill of materials."""
+
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):
+    # Pulumi runs this directory as a script, so the project root (home of the `infra` and
+    # `coordinator` packages) is not on sys.path yet.
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_cloudflare as cloudflare
+
+from infra.delivery import DeliveryBucket
+from infra.mezzanine import MezzanineBucket
+from infra.settings import PROJECT, load_settings
+
+settings = load_settings()
+tags = {"project": PROJECT, "stack": settings.stack, "jurisdiction": settings.jurisdiction.value}
+
+# Explicit providers: default providers are disabled (Pulumi.yaml), so nothing lands in an
+# implicit region or account. allowed_account_ids makes `pulumi up` refuse the wrong AWS account.
+aws_provider = aws.Provider(
+    "aws",
+    region=settings.aws_region,
+    allowed_account_ids=[settings.aws_account_id],
+    default_tags=aws.ProviderDefaultTagsArgs(tags=tags),
+)
+# The API token comes from CLOUDFLARE_API_TOKEN, or the secret config cloudflare:apiToken.
+cloudflare_provider = cloudflare.Provider(
+    "cloudflare", api_token=pulumi.Config("cloudflare").get_secret("apiToken")
+)
+
+# Delivery: the R2 bucket behind the CDN, pinned to the stack's jurisdiction.
+delivery = DeliveryBucket(
+    "delivery",
+    settings.delivery,
+    opts=pulumi.ResourceOptions(providers=[cloudflare_provider]),
+)
+
+# Mezzanine: private, encrypted, versioned S3 bucket for the source masters.
+mezzanine = MezzanineBucket(
+    "mezzanine",
+    settings.mezzanine,
+    opts=pulumi.ResourceOptions(providers=[aws_provider]),
+)
+
+pulumi.export("environment", settings.environment.value)
+pulumi.export("jurisdiction", delivery.jurisdiction)
+pulumi.export("r2_account_id", settings.cloudflare_account_id)
+pulumi.export("r2_endpoint", delivery.endpoint)
+pulumi.export("delivery_bucket", delivery.bucket_name)
+pulumi.export("delivery_base_urls", delivery.base_urls)
+pulumi.export("aws_region", settings.aws_region)
+pulumi.export("mezzanine_bucket", mezzanine.bucket_name)
+pulumi.export("mezzanine_bucket_arn", mezzanine.arn)
+pulumi.export("mezzanine_kms_key_arn", mezzanine.kms_key_arn)

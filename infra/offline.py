@@ -1,0 +1,250 @@
+"""Run the real Pulumi program without a cloud, the CLI or credentials, and record what it asks for.
+
+Pulumi's mocks (``pulumi.runtime.set_mocks``) stand in for the engine; the mocks here answer
+the way the providers would for the values the program reads back (ids, ARNs, the partition of
+the provider's region). A recording monitor keeps each registration's options (parent,
+provider, protect, retain) that the mocks API does not pass on, and secrets stay masked.
+
+References: https://www.pulumi.com/docs/iac/guides/testing/unit/
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import runpy
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from google.protobuf import json_format
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from infra.residency import partition_of
+from infra.settings import PROJECT
+
+__all__ = ["SECRET", "UNKNOWN", "OfflineMocks", "PlannedResource", "Synthesis", "synthesize"]
+
+PROGRAM = Path(__file__).resolve().parent / "__main__.py"
+SECRET = "[secret]"
+UNKNOWN = "[unknown]"
+
+# Signatures of Pulumi's wire format (sdk/python/lib/pulumi/runtime/rpc.py).
+_SIG_KEY = "4dabf18193072939515e22adb298388d"
+_SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+_RESOURCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e"
+_OUTPUT_SIG = "d0e6a833031e9bbcd3f4e8bde6ca49a4"
+_UNKNOWN_VALUE = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+
+# Documentation-range stand-ins for values only a real cloud knows.
+FAKE_AWS_ACCOUNT = "123456789012"
+
+
+@dataclass(frozen=True)
+class PlannedResource:
+    """One resource registration, as the engine would have received it."""
+
+    urn: str
+    type: str
+    name: str
+    custom: bool
+    parent: str | None
+    provider: str | None
+    protect: bool
+    retain_on_delete: bool
+    depends_on: tuple[str, ...]
+    inputs: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "urn": self.urn,
+            "type": self.type,
+            "name": self.name,
+            "custom": self.custom,
+            "parent": self.parent,
+            "provider": self.provider,
+            "protect": self.protect,
+            "retain_on_delete": self.retain_on_delete,
+            "depends_on": list(self.depends_on),
+            "inputs": self.inputs,
+        }
+
+
+@dataclass
+class Synthesis:
+    """Everything one run of the program registered and exported."""
+
+    project: str
+    stack: str
+    resources: list[PlannedResource] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    def of_type(self, type_token: str) -> list[PlannedResource]:
+        return [r for r in self.resources if r.type == type_token]
+
+    def by_urn(self, urn: str) -> PlannedResource:
+        return next(r for r in self.resources if r.urn == urn)
+
+
+def _plain(value: Any) -> Any:
+    """Turn a deserialized wire value into plain JSON, masking secrets and unknowns."""
+    if isinstance(value, dict):
+        sig = value.get(_SIG_KEY)
+        if sig == _SECRET_SIG:
+            return SECRET
+        if sig == _RESOURCE_SIG:
+            return value.get("urn")
+        if sig == _OUTPUT_SIG:
+            if value.get("secret"):
+                return SECRET
+            return _plain(value["value"]) if "value" in value else UNKNOWN
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if value == _UNKNOWN_VALUE:
+        return UNKNOWN
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # protobuf Struct stores every number as a double
+    return value
+
+
+def _strip_id(provider_ref: str) -> str | None:
+    # A provider reference is "<urn>::<id>"; the id is the mock's, the URN is what matters.
+    return provider_ref.rsplit("::", 1)[0] if provider_ref else None
+
+
+def _provider_inputs(type_token: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    """Provider inputs travel JSON-encoded; decode them so the plan shows structure."""
+    if not type_token.startswith("pulumi:providers:"):
+        return inputs
+    decoded = {}
+    for key, value in inputs.items():
+        if isinstance(value, str) and value[:1] in "[{":
+            with contextlib.suppress(json.JSONDecodeError):
+                value = json.loads(value)
+        decoded[key] = value
+    return decoded
+
+
+class _RecordingMonitor(pulumi_mocks.MockMonitor):
+    def __init__(self, mocks: pulumi_mocks.Mocks) -> None:
+        super().__init__(mocks)
+        self.registrations: list[PlannedResource] = []
+
+    def RegisterResource(self, request: Any) -> Any:  # the gRPC method name
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            self.registrations.append(
+                PlannedResource(
+                    urn=response.urn,
+                    type=request.type,
+                    name=request.name,
+                    custom=request.custom,
+                    parent=request.parent or None,
+                    provider=_strip_id(request.provider),
+                    protect=bool(request.protect),
+                    retain_on_delete=bool(request.retainOnDelete),
+                    depends_on=tuple(sorted(request.dependencies)),
+                    inputs=_provider_inputs(
+                        request.type, _plain(json_format.MessageToDict(request.object))
+                    ),
+                )
+            )
+        return response
+
+
+class OfflineMocks(pulumi.runtime.Mocks):
+    """Answers like the providers for what the program reads back; everything else echoes inputs."""
+
+    def __init__(self) -> None:
+        self._aws_providers: dict[str, dict[str, Any]] = {}
+
+    def _aws(self, provider_ref: str | None) -> tuple[str, str]:
+        inputs = self._aws_providers.get((provider_ref or "").rsplit("::", 1)[-1], {})
+        region = inputs.get("region", "us-east-1")
+        accounts = inputs.get("allowedAccountIds") or [FAKE_AWS_ACCOUNT]
+        if isinstance(accounts, str):  # provider inputs travel JSON-encoded
+            accounts = json.loads(accounts)
+        return region, accounts[0]
+
+    def new_resource(
+        self, args: pulumi.runtime.MockResourceArgs
+    ) -> tuple[str | None, dict[str, Any]]:
+        inputs = dict(args.inputs)
+        resource_id = f"{args.name}-id"
+        if args.typ == "pulumi:providers:aws":
+            self._aws_providers[resource_id] = inputs
+        elif args.typ == "aws:s3/bucket:Bucket":
+            region, _ = self._aws(args.provider)
+            resource_id = inputs.get("bucket") or args.name
+            inputs |= {
+                "bucket": resource_id,
+                "arn": f"arn:{partition_of(region)}:s3:::{resource_id}",
+                "region": region,
+            }
+        elif args.typ == "aws:kms/key:Key":
+            region, account = self._aws(args.provider)
+            resource_id = str(uuid.uuid5(uuid.NAMESPACE_URL, args.name))
+            inputs |= {
+                "keyId": resource_id,
+                "arn": f"arn:{partition_of(region)}:kms:{region}:{account}:key/{resource_id}",
+            }
+        return resource_id, inputs
+
+    def call(
+        self, args: pulumi.runtime.MockCallArgs
+    ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        if args.token == "aws:index/getPartition:getPartition":
+            region, _ = self._aws(args.provider)
+            partition = partition_of(region)
+            suffix = {"aws-cn": "amazonaws.com.cn"}.get(partition, "amazonaws.com")
+            return {"id": partition, "partition": partition, "dnsSuffix": suffix}, []
+        raise NotImplementedError(f"the offline plan has no answer for invoke {args.token}")
+
+
+def _resolve(value: Any) -> Any:
+    """Resolve an exported value (plain or Output) to plain JSON, masking secrets."""
+    output = pulumi.Output.from_input(value)
+
+    async def settle() -> Any:
+        if await output.is_secret():
+            return SECRET
+        if not await output.is_known():
+            return UNKNOWN
+        return await output.future()
+
+    return _plain(_sync_await(settle()))
+
+
+def synthesize(
+    stack: str,
+    config: Mapping[str, str],
+    *,
+    secret_keys: list[str] | None = None,
+    project: str = PROJECT,
+) -> Synthesis:
+    """Run ``infra/__main__.py`` under mocks with ``config`` (``"ns:key" -> str``)."""
+    pulumi_settings.reset_options(project=project, stack=stack)
+    pulumi.runtime.set_all_config(dict(config), secret_keys or [])
+    mocks = OfflineMocks()
+    monitor = _RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
+
+    def program() -> None:
+        runpy.run_path(str(PROGRAM), run_name="__main__")
+
+    _sync_await(run_pulumi_func(program))
+    root = pulumi_settings.get_root_resource()
+    exported: dict[str, Any] = getattr(root, "outputs", {})
+    return Synthesis(
+        project=project,
+        stack=stack,
+        resources=sorted(monitor.registrations, key=lambda r: r.urn),
+        outputs={name: _resolve(value) for name, value in sorted(exported.items())},
+    )

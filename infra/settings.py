@@ -1,0 +1,349 @@
+"""One validated StackSettings per stack, read from ``pulumi.Config``.
+
+Every problem in a stack's configuration is reported at once, each naming the config key and the
+``pulumi config set`` command that fixes it. Nothing that decides where data lives has a default:
+jurisdiction, AWS region and account must be stated.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, TypeVar
+
+import pulumi
+
+from coordinator.endpoints import Jurisdiction, r2_endpoint
+from infra.delivery import DeliveryBucketArgs, PrefixLifecycle
+from infra.mezzanine import MezzanineBucketArgs
+from infra.residency import allowed_region, partition_of, region_rule
+from infra.validation import ArgsError
+
+__all__ = ["Environment", "SettingsError", "StackSettings", "load_settings"]
+
+PROJECT = "r2-video"
+T = TypeVar("T")
+
+
+class Environment(StrEnum):
+    DEV = "dev"
+    PROD = "prod"
+
+
+class SettingsError(pulumi.RunError):
+    """The stack configuration is invalid. A RunError, so Pulumi prints it without a traceback."""
+
+    def __init__(self, stack: str, problems: list[Problem]) -> None:
+        self.problems = problems
+        count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+        lines = [f"{count} in the configuration of stack {stack!r}:"]
+        for p in problems:
+            lines.append(f"  - {PROJECT}:{p.key}: {p.message}")
+            lines.append(f"      fix: {p.fix(stack)}")
+        super().__init__("\n".join(lines))
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    key: str
+    message: str
+
+    def fix(self, stack: str) -> str:
+        example = EXAMPLES.get(self.key, "<value>")
+        if self.key in LIST_KEYS:
+            return f"pulumi config set --stack {stack} --path '{PROJECT}:{self.key}[0]' {example}"
+        if self.key in OBJECT_LIST_KEYS:
+            return f"pulumi config set --stack {stack} --path '{PROJECT}:{self.key}[0].{example}'"
+        return f"pulumi config set --stack {stack} {PROJECT}:{self.key} {example}"
+
+
+# An example value per key, used in the fix hints.
+EXAMPLES = {
+    "environment": "prod",
+    "jurisdiction": "eu",
+    "locationHint": "weur",
+    "cloudflareAccountId": "0123456789abcdef0123456789abcdef",
+    "cloudflareZoneId": "fedcba9876543210fedcba9876543210",
+    "zoneName": "example.com",
+    "deliveryHostnames": "media.example.com",
+    "deliveryBucketName": "video-eu-prod-delivery",
+    "storageClass": "Standard",
+    "r2DevDomain": "false",
+    "corsOrigins": "https://player.example.com",
+    "corsMaxAgeSeconds": "3600",
+    "minTls": "1.2",
+    "deliveryLifecycle": "prefix vod/",
+    "abortMultipartAfterDays": "7",
+    "awsRegion": "eu-central-1",
+    "awsAccountId": "123456789012",
+    "mezzanineBucketName": "acme-video-eu-prod-mezzanine",
+    "mezzanineEncryption": "aws:kms",
+    "mezzanineKmsKeyArn": "arn:aws:kms:eu-central-1:123456789012:key/<key-id>",
+    "mezzanineNoncurrentDays": "30",
+    "mezzanineArchiveAfterDays": "90",
+    "mezzanineArchiveStorageClass": "GLACIER_IR",
+}
+LIST_KEYS = {"deliveryHostnames", "corsOrigins"}
+OBJECT_LIST_KEYS = {"deliveryLifecycle"}
+
+# Component-arg fields -> the config key a user edits to change them.
+_DELIVERY_KEYS = {
+    "account_id": "cloudflareAccountId",
+    "bucket_name": "deliveryBucketName",
+    "jurisdiction": "jurisdiction",
+    "location_hint": "locationHint",
+    "storage_class": "storageClass",
+    "zone_id": "cloudflareZoneId",
+    "zone_name": "zoneName",
+    "hostnames": "deliveryHostnames",
+    "min_tls": "minTls",
+    "cors_origins": "corsOrigins",
+    "cors_max_age_seconds": "corsMaxAgeSeconds",
+    "lifecycle": "deliveryLifecycle",
+    "abort_multipart_after_days": "abortMultipartAfterDays",
+    "r2_dev_enabled": "r2DevDomain",
+}
+_MEZZANINE_KEYS = {
+    "bucket_name": "mezzanineBucketName",
+    "encryption": "mezzanineEncryption",
+    "kms_key_arn": "mezzanineKmsKeyArn",
+    "noncurrent_version_days": "mezzanineNoncurrentDays",
+    "abort_multipart_after_days": "abortMultipartAfterDays",
+    "archive_after_days": "mezzanineArchiveAfterDays",
+    "archive_storage_class": "mezzanineArchiveStorageClass",
+}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StackSettings:
+    """The validated configuration of one stack."""
+
+    stack: str
+    environment: Environment
+    jurisdiction: Jurisdiction
+    cloudflare_account_id: str
+    aws_region: str
+    aws_account_id: str
+    delivery: DeliveryBucketArgs
+    mezzanine: MezzanineBucketArgs
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment is Environment.PROD
+
+    @property
+    def aws_partition(self) -> str:
+        return partition_of(self.aws_region)
+
+    @property
+    def r2_endpoint(self) -> str:
+        return r2_endpoint(self.cloudflare_account_id, self.jurisdiction)
+
+
+class _Reader:
+    """Reads raw config values, recording a Problem instead of raising on the first one."""
+
+    def __init__(self, config: pulumi.Config) -> None:
+        self.config = config
+        self.problems: list[Problem] = []
+
+    def problem(self, key: str, message: str) -> None:
+        self.problems.append(Problem(key, message))
+
+    def text(self, key: str, *, required: bool = False) -> str | None:
+        value = self.config.get(key)
+        if value is None or value == "":
+            if required:
+                self.problem(key, "is required")
+            return None
+        return value
+
+    def choice(
+        self, key: str, enum: Callable[[str], T], allowed: list[str], *, default: str | None = None
+    ) -> T | None:
+        raw = self.text(key, required=default is None)
+        raw = default if raw is None else raw
+        if raw is None:
+            return None
+        try:
+            return enum(raw)
+        except ValueError:
+            self.problem(key, f"{raw!r} is not one of {', '.join(allowed)}")
+            return None
+
+    def integer(self, key: str, default: int | None) -> int | None:
+        raw = self.text(key)
+        if raw is None:
+            return default
+        try:
+            return int(raw)
+        except ValueError:
+            self.problem(key, f"{raw!r} is not a whole number")
+            return default
+
+    def flag(self, key: str, default: bool) -> bool:
+        raw = self.text(key)
+        if raw is None:
+            return default
+        if raw.lower() in ("true", "false"):
+            return raw.lower() == "true"
+        self.problem(key, f"{raw!r} is not true or false")
+        return default
+
+    def structured(self, key: str, kind: type) -> Any:
+        raw = self.text(key)
+        if raw is None:
+            return kind()
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = None
+        if not isinstance(value, kind):
+            self.problem(
+                key, f"must be a {'list' if kind is list else 'mapping'} in the stack file"
+            )
+            return kind()
+        return value
+
+    def strings(self, key: str) -> tuple[str, ...]:
+        values = self.structured(key, list)
+        if not all(isinstance(v, str) for v in values):
+            self.problem(key, "must be a list of strings")
+            return ()
+        return tuple(values)
+
+
+def _lifecycle(reader: _Reader) -> tuple[PrefixLifecycle, ...]:
+    rules = []
+    fields = {"prefix", "infrequentAccessAfterDays", "expireAfterDays"}
+    for i, item in enumerate(reader.structured("deliveryLifecycle", list)):
+        if (
+            not isinstance(item, dict)
+            or not isinstance(item.get("prefix"), str)
+            or set(item) - fields
+        ):
+            reader.problem(
+                "deliveryLifecycle",
+                f"entry {i} must be a mapping with a string 'prefix' and optional"
+                " 'infrequentAccessAfterDays', 'expireAfterDays' (whole days)",
+            )
+            continue
+        days = [item.get("infrequentAccessAfterDays"), item.get("expireAfterDays")]
+        if not all(d is None or (isinstance(d, int) and not isinstance(d, bool)) for d in days):
+            reader.problem("deliveryLifecycle", f"entry {i}: days must be whole numbers")
+            continue
+        rules.append(
+            PrefixLifecycle(
+                prefix=item["prefix"],
+                infrequent_access_after_days=days[0],
+                expire_after_days=days[1],
+            )
+        )
+    return tuple(rules)
+
+
+def _build(reader: _Reader, build: Callable[[], T], keys: dict[str, str]) -> T | None:
+    try:
+        return build()
+    except ArgsError as error:
+        for name, message in error.problems:
+            reader.problem(keys.get(name, name), message)
+        return None
+
+
+def load_settings(config: pulumi.Config | None = None, stack: str | None = None) -> StackSettings:
+    """Read and validate the stack's configuration; raise SettingsError listing every problem."""
+    config = config or pulumi.Config(PROJECT)
+    stack = stack or pulumi.get_stack()
+    r = _Reader(config)
+
+    environment = r.choice("environment", Environment, [e.value for e in Environment])
+    jurisdiction = r.choice("jurisdiction", Jurisdiction, [j.value for j in Jurisdiction])
+    account_id = r.text("cloudflareAccountId", required=True) or ""
+    zone_id = r.text("cloudflareZoneId", required=True) or ""
+    aws_region = r.text("awsRegion", required=True) or ""
+    aws_account_id = r.text("awsAccountId", required=True) or ""
+    r2_dev = r.flag("r2DevDomain", default=False)
+    hostnames = r.strings("deliveryHostnames")
+    production = environment is Environment.PROD
+
+    if aws_account_id and not (aws_account_id.isdigit() and len(aws_account_id) == 12):
+        r.problem("awsAccountId", f"{aws_account_id!r} must be 12 digits")
+    if jurisdiction is not None and aws_region and not allowed_region(jurisdiction, aws_region):
+        r.problem(
+            "awsRegion",
+            f"{aws_region!r} is not allowed for jurisdiction {jurisdiction.value!r};"
+            f" use {region_rule(jurisdiction)}",
+        )
+    if production and r2_dev:
+        r.problem(
+            "r2DevDomain", "r2.dev is rate-limited and bypasses edge protection: never on in prod"
+        )
+    if production and not hostnames:
+        r.problem("deliveryHostnames", "a prod stack serves through at least one custom domain")
+
+    lifecycle = _lifecycle(r)
+    # Built even when the jurisdiction is missing or wrong (checked against the permissive
+    # default then), so every other problem is reported in the same run.
+    delivery = _build(
+        r,
+        lambda: DeliveryBucketArgs(
+            account_id=account_id,
+            bucket_name=r.text("deliveryBucketName", required=True) or "",
+            jurisdiction=jurisdiction or Jurisdiction.DEFAULT,
+            location_hint=r.text("locationHint"),
+            storage_class=r.text("storageClass") or "Standard",  # type: ignore[arg-type]
+            zone_id=zone_id,
+            zone_name=r.text("zoneName", required=True) or "",
+            hostnames=hostnames,
+            min_tls=r.text("minTls") or "1.2",  # type: ignore[arg-type]
+            cors_origins=r.strings("corsOrigins"),
+            cors_max_age_seconds=r.integer("corsMaxAgeSeconds", 3600) or 0,
+            lifecycle=lifecycle,
+            abort_multipart_after_days=r.integer("abortMultipartAfterDays", 7) or 0,
+            r2_dev_enabled=r2_dev,
+            allow_http_origins=not production,
+            protect_data=production,
+        ),
+        _DELIVERY_KEYS,
+    )
+    mezzanine = _build(
+        r,
+        lambda: MezzanineBucketArgs(
+            bucket_name=r.text("mezzanineBucketName", required=True) or "",
+            encryption=r.text("mezzanineEncryption") or "aws:kms",  # type: ignore[arg-type]
+            kms_key_arn=r.text("mezzanineKmsKeyArn"),
+            noncurrent_version_days=r.integer("mezzanineNoncurrentDays", 30) or 0,
+            abort_multipart_after_days=r.integer("abortMultipartAfterDays", 7) or 0,
+            archive_after_days=r.integer("mezzanineArchiveAfterDays", None),
+            archive_storage_class=r.text("mezzanineArchiveStorageClass") or "GLACIER_IR",  # type: ignore[arg-type]
+            protect_data=production,
+        ),
+        _MEZZANINE_KEYS,
+    )
+    kms_key = r.text("mezzanineKmsKeyArn")
+    if kms_key and aws_region and f":kms:{aws_region}:" not in kms_key:
+        r.problem("mezzanineKmsKeyArn", f"the key must be in the stack's region {aws_region!r}")
+
+    # One problem per (key, message): a value read twice must not be reported twice.
+    problems = list(dict.fromkeys(r.problems))
+    if (
+        problems
+        or environment is None
+        or jurisdiction is None
+        or delivery is None
+        or mezzanine is None
+    ):
+        raise SettingsError(stack, problems)
+    return StackSettings(
+        stack=stack,
+        environment=environment,
+        jurisdiction=jurisdiction,
+        cloudflare_account_id=account_id,
+        aws_region=aws_region,
+        aws_account_id=aws_account_id,
+        delivery=delivery,
+        mezzanine=mezzanine,
+    )
