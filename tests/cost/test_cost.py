@@ -1,0 +1,520 @@
+"""The cost model: price provenance, the known 5 PB case, monotonicity, validation, reports, CLI."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from infra import cost
+
+RAW: dict[str, Any] = json.loads(cost.PRICES_PATH.read_text(encoding="utf-8"))
+PRICES = cost.load_prices()
+
+# Hypothesis runs the same examples every time: the suite stays deterministic.
+_DETERMINISTIC = settings(derandomize=True, max_examples=150, deadline=None)
+
+BASE: dict[str, object] = {
+    "r2_standard_tb": 120,
+    "s3_standard_tb": 120,
+    "encoded_minutes": 60_000,
+    "rendition_kbps": [400, 1200, 3500],
+    "viewer_hours": 10_000_000,
+    "avg_bitrate_mbps": 1.1,
+    "cdn_hit_ratio": 0.95,
+}
+
+
+def _workload(**changes: object) -> cost.Workload:
+    return cost.workload_from_mapping({**BASE, **changes})
+
+
+def _value(section: str, name: str) -> float:
+    return RAW[section][name]["value"]
+
+
+# --------------------------------------------------------------------------- price file
+
+
+def _walk(node: object, path: tuple[str, ...] = ()) -> tuple[list[tuple[str, ...]], list[str]]:
+    """(paths of figures, paths of numbers that sit outside any figure)."""
+    figures: list[tuple[str, ...]] = []
+    strays: list[str] = []
+    if isinstance(node, dict):
+        if "value" in node or "tiers" in node:
+            return [path], []
+        for key, child in node.items():
+            f, s = _walk(child, (*path, key))
+            figures += f
+            strays += s
+    elif isinstance(node, list):
+        for index, child in enumerate(node):
+            f, s = _walk(child, (*path, str(index)))
+            figures += f
+            strays += s
+    elif isinstance(node, int | float):
+        strays.append(".".join(path))
+    return figures, strays
+
+
+def test_every_price_is_a_figure_with_a_source_url_and_an_as_of_date() -> None:
+    figures, strays = _walk(RAW)
+    assert strays == [], f"numbers outside a sourced figure: {strays}"
+    for path in figures:
+        figure = RAW[path[0]][path[1]]
+        assert str(figure.get("source", "")).startswith("https://"), path
+        assert date.fromisoformat(figure["as_of"]) <= date.today(), path
+        assert figure.get("unit"), path
+
+
+def test_the_model_uses_every_figure_in_the_file_and_only_those() -> None:
+    figures, _ = _walk(RAW)
+    assert {tuple(p) for p in figures} == set(cost.PRICE_FIGURES.values())
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda d: d["r2_standard"]["class_a_usd_per_million"].pop("source"), "source"),
+        (lambda d: d["cloudfront"]["transfer_out_tiers"].pop("as_of"), "as_of"),
+        (lambda d: d["r2_standard"]["storage_usd_per_gb_month"].update(value=-1), "negative"),
+        (lambda d: d["cloudfront"]["transfer_out_tiers"]["tiers"][2].update(width_gb=None), "null"),
+        (lambda d: d["s3_standard"].pop("put_usd_per_thousand"), "missing"),
+    ],
+)
+def test_load_prices_refuses_a_figure_it_cannot_trust(
+    tmp_path: Path, damage: Any, message: str
+) -> None:
+    doc = copy.deepcopy(RAW)
+    damage(doc)
+    path = tmp_path / "prices.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    with pytest.raises(ValueError, match=message):
+        cost.load_prices(path)
+
+
+def test_r2_figures_are_the_ones_on_the_r2_pricing_page() -> None:
+    # Checked against developers.cloudflare.com/r2/pricing; Class A is $4.50, never $0.36.
+    assert PRICES.r2_storage_usd_per_gb_month == 0.015
+    assert PRICES.r2_class_a_usd_per_million == 4.5
+    assert PRICES.r2_class_b_usd_per_million == 0.36
+    assert PRICES.r2_ia_storage_usd_per_gb_month == 0.01
+    assert PRICES.r2_ia_retrieval_usd_per_gb == 0.01
+    assert PRICES.r2_ia_class_a_usd_per_million == 9.0
+    assert PRICES.r2_ia_class_b_usd_per_million == 0.9
+    assert PRICES.r2_egress_usd_per_gb == 0
+
+
+# --------------------------------------------------------------------------- known case
+
+
+def test_ten_million_viewer_hours_at_1_1_mbps_is_4_95_pb() -> None:
+    delivered_gb = cost.volumes(_workload()).delivered_gb
+    # 10e6 h * 3600 s * 1.1e6 bit/s / 8 = 4.95e15 bytes
+    assert delivered_gb * cost.BYTES_PER_GB == pytest.approx(4.95e15, rel=1e-12)
+
+
+def test_cloudfront_bill_for_4_95_pb_walks_the_published_tiers() -> None:
+    tiers = RAW["cloudfront"]["transfer_out_tiers"]["tiers"]
+    # Widths as the page lists them: 10, 40, 100, 350, 524 TB, then 4 PB (of 1,024 TB), the rest.
+    assert [t["width_gb"] for t in tiers] == [
+        10_000,
+        40_000,
+        100_000,
+        350_000,
+        524_000,
+        4_096_000,
+        None,
+    ]
+    rate = [t["usd_per_gb"] for t in tiers]
+    # 4,950,000 GB fill the first five tiers (1,024,000 GB) and end inside the sixth.
+    by_hand_usd = (
+        10_000 * rate[0]
+        + 40_000 * rate[1]
+        + 100_000 * rate[2]
+        + 350_000 * rate[3]
+        + 524_000 * rate[4]
+        + (4_950_000 - 1_024_000) * rate[5]
+    )
+    assert by_hand_usd == pytest.approx(137_920.0)
+    # The always-free 1 TB are the first GB, billed otherwise at the first tier's rate.
+    free_usd = _value("cloudfront", "free_transfer_out_gb_per_month") * rate[0]
+    egress_usd = cost.s3_cloudfront_month(_workload(), PRICES).egress_usd
+    assert egress_usd == pytest.approx(by_hand_usd - free_usd, rel=1e-9)
+    assert egress_usd == pytest.approx(137_835.0)
+    assert cost.r2_cloudflare_month(_workload(), PRICES).egress_usd == 0
+
+
+@pytest.mark.parametrize(
+    ("quantity_gb", "expected_usd"),
+    [
+        (0, 0.0),
+        (10_000, 10_000 * 0.085),
+        (10_001, 10_000 * 0.085 + 0.08),
+        # Past the last boundary (5,120,000 GB) every GB costs the open tier's rate.
+        (6_120_000, 850 + 3_200 + 6_000 + 14_000 + 15_720 + 102_400 + 1_000_000 * 0.02),
+    ],
+)
+def test_tiered_cost_charges_each_gb_at_its_own_tier(
+    quantity_gb: float, expected_usd: float
+) -> None:
+    tiers = PRICES.cloudfront_transfer_out_tiers
+    assert cost.tiered_cost_usd(quantity_gb, tiers) == pytest.approx(expected_usd)
+
+
+# --------------------------------------------------------------------------- monotonicity
+
+_amounts = st.floats(min_value=0, max_value=1e11, allow_nan=False, allow_infinity=False)
+_tb = st.floats(min_value=0, max_value=1e6, allow_nan=False, allow_infinity=False)
+
+
+@_DETERMINISTIC
+@given(a=_amounts, b=_amounts)
+def test_more_egress_never_costs_less(a: float, b: float) -> None:
+    low, high = sorted((a, b))
+    for month in (cost.r2_cloudflare_month, cost.s3_cloudfront_month):
+        cheap = month(_workload(viewer_hours=low), PRICES)
+        dear = month(_workload(viewer_hours=high), PRICES)
+        assert dear.egress_usd >= cheap.egress_usd
+        assert dear.total_usd >= cheap.total_usd
+    assert cost.tiered_cost_usd(high, PRICES.cloudfront_transfer_out_tiers) >= (
+        cost.tiered_cost_usd(low, PRICES.cloudfront_transfer_out_tiers)
+    )
+
+
+@_DETERMINISTIC
+@given(a=_tb, b=_tb, field=st.sampled_from(["r2_standard_tb", "r2_ia_tb", "s3_standard_tb"]))
+def test_more_storage_never_costs_less(a: float, b: float, field: str) -> None:
+    low, high = sorted((a, b))
+    for month in (cost.r2_cloudflare_month, cost.s3_cloudfront_month):
+        cheap = month(_workload(**{field: low}), PRICES)
+        dear = month(_workload(**{field: high}), PRICES)
+        assert dear.storage_usd >= cheap.storage_usd
+        assert dear.total_usd >= cheap.total_usd
+
+
+def test_egress_and_storage_do_grow_with_volume() -> None:
+    # The property tests above would pass on a constant; this pins that the bills move at all.
+    small, big = _workload(viewer_hours=1e5), _workload(viewer_hours=1e7, s3_standard_tb=600)
+    assert cost.s3_cloudfront_month(big, PRICES).egress_usd > (
+        cost.s3_cloudfront_month(small, PRICES).egress_usd
+    )
+    assert cost.s3_cloudfront_month(big, PRICES).storage_usd > (
+        cost.s3_cloudfront_month(small, PRICES).storage_usd
+    )
+
+
+# --------------------------------------------------------------------------- validation
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "fragment"),
+    [
+        ("viewer_hours", -1, "at least 0"),
+        ("r2_standard_tb", -0.5, "at least 0"),
+        ("cdn_hit_ratio", 1.5, "at most 1"),
+        ("avg_bitrate_mbps", 2000, "at most 1000"),
+        ("avg_bitrate_mbps", math.nan, "finite"),
+        ("r2_standard_tb", math.inf, "finite"),
+        ("viewer_hours", "nan", "finite"),
+        ("segment_seconds", 0, "greater than 0"),
+        ("rendition_kbps", [], "non-empty list"),
+        ("rendition_kbps", [400, -1], "greater than 0"),
+        ("rendition_kbps", [400, 5_000_000], "at most"),
+        ("viewer_hours", True, "must be a number"),
+        ("viewer_hours", "lots", "must be a number"),
+        ("viewer_hours", {"secure": "AAAB"}, "secret"),
+    ],
+)
+def test_bad_workload_value_is_refused_naming_the_field(
+    field: str, value: object, fragment: str
+) -> None:
+    with pytest.raises(ValueError) as info:
+        _workload(**{field: value})
+    message = str(info.value)
+    assert f"workload.{field}" in message
+    assert fragment in message
+
+
+def test_hit_ratio_message_says_what_the_field_is() -> None:
+    with pytest.raises(ValueError, match=r"cdn_hit_ratio .*fraction of viewer requests"):
+        _workload(cdn_hit_ratio=2)
+
+
+@pytest.mark.parametrize("field", sorted(set(BASE)))
+def test_missing_required_field_is_refused_with_the_command_to_set_it(field: str) -> None:
+    data = {k: v for k, v in BASE.items() if k != field}
+    with pytest.raises(ValueError) as info:
+        cost.workload_from_mapping(data)
+    assert f"workload.{field} is missing" in str(info.value)
+    assert "pulumi config set --path 'workload." in str(info.value)
+
+
+def test_misspelt_field_is_refused_not_ignored() -> None:
+    with pytest.raises(ValueError, match=r"unknown workload field\(s\) workload\.viewer_hour\b"):
+        cost.workload_from_mapping({**BASE, "viewer_hour": 5})
+
+
+def test_ia_read_share_without_ia_storage_is_refused() -> None:
+    with pytest.raises(ValueError, match="r2_ia_tb is 0"):
+        _workload(ia_read_share=0.2)
+
+
+def test_workload_built_directly_is_validated_too() -> None:
+    with pytest.raises(ValueError, match=r"workload\.cdn_hit_ratio"):
+        cost.Workload(
+            r2_standard_tb=1,
+            s3_standard_tb=1,
+            encoded_minutes=1,
+            rendition_kbps=(400,),
+            viewer_hours=1,
+            avg_bitrate_mbps=1,
+            cdn_hit_ratio=-0.1,
+        )
+
+
+def test_numbers_stored_as_strings_by_pulumi_are_read() -> None:
+    # `pulumi config set --path` keeps 0.95 as the string "0.95"; integers stay numbers.
+    w = _workload(cdn_hit_ratio="0.95", avg_bitrate_mbps="1.1", rendition_kbps=["400", 800])
+    assert (w.cdn_hit_ratio, w.avg_bitrate_mbps, w.rendition_kbps) == (0.95, 1.1, (400.0, 800.0))
+
+
+# --------------------------------------------------------------------------- payback
+
+
+def test_payback_on_a_small_case_computed_by_hand() -> None:
+    w = _workload(
+        r2_standard_tb=100,
+        s3_standard_tb=100,
+        encoded_minutes=0,
+        rendition_kbps=[1000, 3000],
+        viewer_hours=10_000,
+        avg_bitrate_mbps=2,
+        cdn_hit_ratio=0.9,
+        segment_seconds=4,
+        viewer_requests_per_segment=2,
+        migrate_tb=100,
+    )
+    s3_tiers = RAW["s3_standard"]["storage_tiers"]["tiers"]
+    cf = RAW["cloudfront"]["transfer_out_tiers"]["tiers"]
+    dto = RAW["s3_standard"]["transfer_out_internet_tiers"]["tiers"]
+    # Viewing: 10,000 h * 3600 s * 2 Mbit/s / 8 = 9e12 B = 9,000 GB, all inside the first tier.
+    # Requests: 10,000 h * 3600 s / 4 s * 2 = 18e6; misses 10% = 1.8e6.
+    s3_total = (
+        50_000 * s3_tiers[0]["usd_per_gb"]
+        + 50_000 * s3_tiers[1]["usd_per_gb"]  # 100 TB stored
+        + 1.8e6 / 1e3 * _value("s3_standard", "get_usd_per_thousand")
+        + (9_000 - 1_000) * cf[0]["usd_per_gb"]  # 1 TB always free
+        + (18e6 - 10e6) / 1e4 * _value("cloudfront", "https_requests_usd_per_10k")
+    )
+    r2_total = (100_000 - 10) * _value("r2_standard", "storage_usd_per_gb_month")
+    # 1.8e6 Class B reads sit inside R2's 10M free; no encodes, so no writes.
+    assert s3_total == pytest.approx(2_938.72)
+    assert r2_total == pytest.approx(1_499.85)
+    # Copy: 100 TB out of S3 = 10 TB + 40 TB + 50 TB of tiers; segments average 2,000 kbps * 4 s
+    # = 1 MB, so 1e8 objects: one S3 GET and one R2 Class A each.
+    one_off = (
+        10_000 * dto[0]["usd_per_gb"]
+        + 40_000 * dto[1]["usd_per_gb"]
+        + 50_000 * dto[2]["usd_per_gb"]
+        + 1e8 / 1e3 * _value("s3_standard", "get_usd_per_thousand")
+        + 1e8 / 1e6 * _value("r2_standard", "class_a_usd_per_million")
+    )
+    assert one_off == pytest.approx(8_290.0)
+
+    est = cost.estimate(w, PRICES)
+    assert est.s3_cloudfront.total_usd == pytest.approx(s3_total)
+    assert est.r2_cloudflare.total_usd == pytest.approx(r2_total)
+    assert est.migration.objects == pytest.approx(1e8)
+    assert est.migration.total_usd == pytest.approx(one_off)
+    assert est.payback_months == pytest.approx(8_290.0 / (2_938.72 - 1_499.85))
+
+
+def test_no_savings_means_no_payback() -> None:
+    assert cost.payback_months(1_000.0, 0.0) is None
+    assert cost.payback_months(1_000.0, -5.0) is None
+    assert cost.payback_months(0.0, 10.0) == 0.0
+    # Nobody watches and S3 holds nothing: R2 storage is the only bill, so R2 is dearer.
+    est = cost.estimate(_workload(viewer_hours=0, s3_standard_tb=0), PRICES)
+    assert est.monthly_savings_usd < 0
+    assert est.payback_months is None
+    report = cost.as_dict(est)
+    assert report["migration"]["payback_months"] is None
+    assert report["migration"]["payback"].startswith("never")
+
+
+# --------------------------------------------------------------------------- reports
+
+
+def test_table_shows_both_columns_every_line_and_the_totals() -> None:
+    est = cost.estimate(_workload(), PRICES)
+    text = cost.render(est, "table", title="T")
+    for needle in (
+        "R2 + Cloudflare CDN",
+        "S3 + CloudFront",
+        "Storage",
+        "Egress to viewers",
+        "CDN requests",
+        "Total",
+        "$137,835.00",
+        "4.95 PB",
+        "payback",
+    ):
+        assert needle in text, needle
+    assert f"${est.s3_cloudfront.total_usd:,.2f}" in text
+
+
+def test_json_is_stable_and_sorted() -> None:
+    est = cost.estimate(_workload(), PRICES)
+    text = cost.render(est, "json")
+    assert text == cost.render(cost.estimate(_workload(), PRICES), "json")
+    doc = json.loads(text)
+    assert text == json.dumps(doc, sort_keys=True, indent=2) + "\n"
+    assert set(doc["columns"]) == {"r2_cloudflare", "s3_cloudfront"}
+    assert doc["volumes"]["delivered_pb"] == 4.95
+    assert doc["columns"]["s3_cloudfront"]["egress_usd"] == 137_835.0
+    assert doc["workload"]["viewer_requests_per_segment"] == 1.1  # defaults are shown
+
+
+def test_markdown_is_a_well_formed_table() -> None:
+    text = cost.render(cost.estimate(_workload(), PRICES), "markdown", title="Cost")
+    rows = [line for line in text.splitlines() if line.startswith("|")]
+    assert rows[0] == "| USD per month | R2 + Cloudflare CDN | S3 + CloudFront |"
+    assert rows[1] == "|---|---:|---:|"
+    assert len(rows) == 2 + 6 + 1
+    # A stray '|' inside a label would add a column and break the rendering.
+    assert all(row.count("|") == 4 for row in rows), rows
+    assert text.startswith("### Cost\n")
+
+
+def test_unknown_format_is_refused() -> None:
+    with pytest.raises(ValueError, match="format"):
+        cost.render(cost.estimate(_workload(), PRICES), "csv")
+
+
+# --------------------------------------------------------------------------- main()
+
+
+def _stack_file(tmp_path: Path, body: str, stack: str = "eu-prod") -> Path:
+    (tmp_path / f"Pulumi.{stack}.yaml").write_text(body, encoding="utf-8")
+    return tmp_path
+
+
+GOOD_STACK = """\
+config:
+  r2-video:jurisdiction: eu
+  r2-video:workload:
+    r2_standard_tb: 120
+    s3_standard_tb: 120
+    encoded_minutes: 60000
+    rendition_kbps: [400, 1200, 3500]
+    viewer_hours: 10000000
+    avg_bitrate_mbps: "1.1"
+    cdn_hit_ratio: "0.95"
+"""
+
+
+def test_main_reads_the_stack_file_and_prints_both_columns(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = _stack_file(tmp_path, GOOD_STACK)
+    assert cost.main(["--stack", "eu-prod", "--config-dir", str(folder)]) == 0
+    out, err = capsys.readouterr()
+    assert "R2 + Cloudflare CDN" in out and "S3 + CloudFront" in out
+    assert "stack eu-prod" in out
+    assert "$137,835.00" in out
+    assert err == ""
+
+
+def test_main_flags_override_the_stack_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = _stack_file(tmp_path, GOOD_STACK)
+    argv = [
+        "--stack",
+        "eu-prod",
+        "--config-dir",
+        str(folder),
+        "--format",
+        "json",
+        "--viewer-hours",
+        "1000",
+        "--rendition-kbps",
+        "500,1500",
+        "--migrate-tb",
+        "3",
+    ]
+    assert cost.main(argv) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["workload"]["viewer_hours"] == 1000
+    assert doc["workload"]["rendition_kbps"] == [500, 1500]
+    assert doc["migration"]["tb"] == 3
+    assert doc["volumes"]["delivered_gb"] == pytest.approx(1000 * 3600 * 1.1e6 / 8 / 1e9)
+
+
+def test_main_accepts_every_field_from_flags_when_the_stack_has_no_workload(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = _stack_file(tmp_path, "config:\n  r2-video:jurisdiction: eu\n")
+    argv = ["--stack", "eu-prod", "--config-dir", str(folder), "--format", "markdown"]
+    for name, value in BASE.items():
+        shown = ",".join(map(str, value)) if isinstance(value, list) else str(value)
+        argv += ["--" + name.replace("_", "-"), shown]
+    assert cost.main(argv) == 0
+    assert "| **Total** |" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("config: [unclosed\n", "not valid YAML"),
+        ("config:\n  r2-video:jurisdiction: eu\n", "has no r2-video:workload"),
+        ("config:\n  r2-video:jurisdiction: eu\n", "pulumi config set --stack eu-prod --path"),
+        ("config:\n  workload:\n    viewer_hours: 1\n", "without the project prefix"),
+        ("config:\n  r2-video:workload: 12\n", "must be a mapping"),
+        (GOOD_STACK.replace('"0.95"', "2"), "workload.cdn_hit_ratio must be"),
+        (
+            GOOD_STACK.replace("    viewer_hours: 10000000\n", ""),
+            "workload.viewer_hours is missing",
+        ),
+        (GOOD_STACK.replace('"1.1"', "fast"), "workload.avg_bitrate_mbps must be a number"),
+    ],
+)
+def test_main_with_a_broken_stack_file_returns_2_and_says_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], body: str, expected: str
+) -> None:
+    folder = _stack_file(tmp_path, body)
+    assert cost.main(["--stack", "eu-prod", "--config-dir", str(folder)]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("cost: error: ")
+    assert expected in err
+
+
+def test_main_without_the_stack_file_returns_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cost.main(["--stack", "nope", "--config-dir", str(tmp_path)]) == 2
+    assert "Pulumi.nope.yaml does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv", [["--stack", "../etc/passwd"], [], ["--stack", "x", "--format", "csv"]]
+)
+def test_main_refuses_bad_arguments_with_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    assert cost.main([*argv, "--config-dir", str(tmp_path)]) == 2
+    assert capsys.readouterr().err
+
+
+def test_main_help_returns_0(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cost.main(["--help"]) == 0
+    assert "--viewer-hours" in capsys.readouterr().out
