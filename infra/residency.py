@@ -15,7 +15,14 @@ import re
 
 from coordinator.endpoints import Jurisdiction
 
-__all__ = ["EU_REGIONS", "GOVCLOUD_REGIONS", "allowed_region", "partition_of", "region_rule"]
+__all__ = [
+    "EU_REGIONS",
+    "GOVCLOUD_REGIONS",
+    "allowed_region",
+    "is_region_name",
+    "partition_of",
+    "region_rule",
+]
 
 # Regions physically inside an EU member state. London (eu-west-2, UK) and Zurich
 # (eu-central-2, Switzerland) carry the "eu-" prefix but are outside the EU.
@@ -25,6 +32,11 @@ EU_REGIONS = frozenset(
 GOVCLOUD_REGIONS = frozenset({"us-gov-west-1", "us-gov-east-1"})
 
 _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d")
+
+
+def is_region_name(region: str) -> bool:
+    """True for something shaped like an AWS region name, e.g. ``eu-central-1``."""
+    return _REGION.fullmatch(region) is not None
 
 
 def partition_of(region: str) -> str:
@@ -38,7 +50,7 @@ def partition_of(region: str) -> str:
 
 def allowed_region(jurisdiction: Jurisdiction, region: str) -> bool:
     """True when AWS resources of a ``jurisdiction`` stack may live in ``region``."""
-    if _REGION.fullmatch(region) is None:
+    if not is_region_name(region):
         return False
     if jurisdiction is Jurisdiction.EU:
         return region in EU_REGIONS

@@ -18,7 +18,7 @@ import pulumi
 from coordinator.endpoints import Jurisdiction, r2_endpoint
 from infra.delivery import DeliveryBucketArgs, PrefixLifecycle
 from infra.mezzanine import MezzanineBucketArgs
-from infra.residency import allowed_region, partition_of, region_rule
+from infra.residency import allowed_region, is_region_name, partition_of, region_rule
 from infra.validation import ArgsError
 
 __all__ = ["Environment", "SettingsError", "StackSettings", "load_settings"]
@@ -271,7 +271,9 @@ def load_settings(config: pulumi.Config | None = None, stack: str | None = None)
 
     if aws_account_id and not (aws_account_id.isdigit() and len(aws_account_id) == 12):
         r.problem("awsAccountId", f"{aws_account_id!r} must be 12 digits")
-    if jurisdiction is not None and aws_region and not allowed_region(jurisdiction, aws_region):
+    if aws_region and not is_region_name(aws_region):
+        r.problem("awsRegion", f"{aws_region!r} is not an AWS region name like eu-central-1")
+    elif jurisdiction is not None and aws_region and not allowed_region(jurisdiction, aws_region):
         r.problem(
             "awsRegion",
             f"{aws_region!r} is not allowed for jurisdiction {jurisdiction.value!r};"

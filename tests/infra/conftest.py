@@ -1,0 +1,36 @@
+"""Fixtures for the Pulumi program under mocks: example stacks, planned once per test session."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from infra.offline import Synthesis, synthesize
+from infra.plan import load_stack_config, plan_stack
+
+EXAMPLE_STACKS = ("dev", "eu-prod", "fedramp")
+
+
+@pytest.fixture(scope="session")
+def planned() -> dict[str, Synthesis]:
+    """The offline plan of every example stack, as committed."""
+    return {stack: plan_stack(stack) for stack in EXAMPLE_STACKS}
+
+
+@pytest.fixture
+def plan_with() -> Callable[..., Synthesis]:
+    """Plan an example stack with some config keys replaced (None removes a key)."""
+
+    def run(stack: str, **overrides: str | None) -> Synthesis:
+        config = load_stack_config(stack)
+        values = dict(config.values)
+        for key, value in overrides.items():
+            name = f"r2-video:{key}"
+            if value is None:
+                values.pop(name, None)
+            else:
+                values[name] = value
+        return synthesize(stack, values, secret_keys=config.secret_keys)
+
+    return run
