@@ -500,11 +500,11 @@ class Broker:
         path: object,
         size: object,
         parts: object,
-    ) -> str:
+    ) -> tuple[str, str]:
         """Complete with the worker's ETags: exactly parts 1..N of the plan, in order.
 
         The count is checked against the declared size so that a worker cannot (by mistake)
-        complete a truncated object. Returns the object's ETag.
+        complete a truncated object. Returns the object's key and ETag.
         """
         key = output_key(scope.output_prefix, path)
         upload_id = _validate_upload_id(upload_id)
@@ -519,7 +519,7 @@ class Broker:
                 "Parts": [{"PartNumber": n, "ETag": etag} for n, etag in enumerate(etags, 1)]
             },
         )
-        return str(answer.get("ETag", ""))
+        return key, str(answer.get("ETag", ""))
 
     def abort_multipart(self, scope: JobScope, *, upload_id: object, path: object) -> None:
         """Abort the upload; its stored parts are discarded."""

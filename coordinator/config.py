@@ -11,7 +11,8 @@ Environment variables (stack output key in brackets):
 ``COORDINATOR_STACK_OUTPUTS``
     Path to the saved ``pulumi stack output --json --show-secrets`` JSON. Optional.
 ``COORDINATOR_ADMIN_KEY`` [``coordinator_admin_key``]
-    Secret the control plane sends in ``X-Admin-Key`` to create jobs; 32+ characters.
+    Secret the control plane sends as ``Authorization: Bearer <key>`` to create jobs; 32+
+    characters.
 ``COORDINATOR_TOKEN_KEYS``
     Secret. JSON object ``{"kid": "secret", ...}`` of HS256 keys (32+ bytes each) that verify
     worker tokens. Several keys let the signing key rotate without breaking jobs in flight.

@@ -1,0 +1,38 @@
+"""``python -m coordinator serve|demo``: run the API locally, or the end-to-end demo."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m coordinator")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve the API with uvicorn (config from env)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    commands.add_parser("demo", help="end to end on a local SigV4-checking S3 server")
+    args = parser.parse_args(argv)
+
+    if args.command == "demo":
+        from .demo import main as demo
+
+        return demo()
+
+    import uvicorn
+
+    from .app import create_app
+    from .config import ConfigError, load_settings
+
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"configuration: {exc}", file=sys.stderr)
+        return 2
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, server_header=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,379 @@
+"""The coordinator's HTTP API: a thin Starlette layer over tokens and the broker.
+
+Each handler authenticates, reads a bounded JSON body, checks its fields strictly (unknown
+fields are refused: a typo must not silently mean "default"), calls the core, and renders JSON.
+Store calls (boto3, blocking) run in the thread pool; presigning is local CPU work and runs
+inline. ``create_app`` is the one factory that uvicorn (``python -m coordinator serve``) and
+Mangum (``lambda_handler``) both serve.
+
+Routes (see ``/openapi.json`` and docs/coordinator.md):
+
+* ``POST /v1/jobs`` (admin): create a job, get its worker token;
+* ``POST /v1/jobs/{job_id}/inputs``: presigned GET and HEAD of the mezzanine;
+* ``POST /v1/jobs/{job_id}/outputs``: presigned PUTs under the output prefix;
+* ``POST /v1/jobs/{job_id}/multipart``: start a multipart upload, presigned part URLs;
+* ``GET /v1/jobs/{job_id}/multipart/{upload_id}``: parts stored so far, URLs for the rest;
+* ``POST /v1/jobs/{job_id}/multipart/{upload_id}/complete``: complete with the ETags;
+* ``DELETE /v1/jobs/{job_id}/multipart/{upload_id}``: abort;
+* ``GET /healthz``, ``GET /openapi.json``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+from collections.abc import Callable, Collection, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from .broker import Broker, OutputFile, Store, validate_key, validate_prefix
+from .config import Settings, StoreSettings
+from .errors import CoordinatorError, InvalidInput, Unauthenticated
+from .httpio import (
+    bearer_token,
+    coordinator_error_response,
+    error_response,
+    json_response,
+    read_json_object,
+)
+from .s3client import LazyClient
+from .sigv4 import MAX_EXPIRES
+from .tokens import JobScope, TokenCodec, new_job_id
+
+__all__ = ["DEFAULT_JOB_TTL", "MAX_FILES_PER_REQUEST", "build_broker", "create_app"]
+
+DEFAULT_JOB_TTL = 3600
+MAX_FILES_PER_REQUEST = 100
+REALM = "r2-video"
+_DIGITS = re.compile(r"[0-9]{1,16}")
+
+Clock = Callable[[], datetime]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def build_broker(settings: Settings) -> Broker:
+    """A broker over the configured stores, with boto3 clients built on first use."""
+
+    def store(s: StoreSettings) -> Store:
+        client = LazyClient(
+            endpoint=s.endpoint,
+            region=s.region,
+            credentials=s.credentials,
+            addressing_style=s.addressing_style,
+        )
+        return Store(
+            endpoint=s.endpoint,
+            region=s.region,
+            bucket=s.bucket,
+            credentials=s.credentials,
+            client=client,
+            addressing_style=s.addressing_style,
+            max_expires=s.max_expires,
+        )
+
+    return Broker(mezzanine=store(settings.mezzanine), delivery=store(settings.delivery))
+
+
+def create_app(
+    settings: Settings, *, clock: Clock | None = None, broker: Broker | None = None
+) -> Starlette:
+    """The ASGI app. ``clock`` (timezone-aware UTC) and ``broker`` are injectable for tests."""
+    api = _Api(settings, clock=clock or _utc_now, broker=broker or build_broker(settings))
+    jobs = "/v1/jobs/{job_id}"
+    routes = [
+        Route("/healthz", api.healthz, methods=["GET"]),
+        Route("/openapi.json", api.openapi, methods=["GET"]),
+        Route("/v1/jobs", api.create_job, methods=["POST"]),
+        Route(f"{jobs}/inputs", api.inputs, methods=["POST"]),
+        Route(f"{jobs}/outputs", api.outputs, methods=["POST"]),
+        Route(f"{jobs}/multipart", api.create_multipart, methods=["POST"]),
+        Route(f"{jobs}/multipart/{{upload_id}}", api.multipart_status, methods=["GET"]),
+        Route(f"{jobs}/multipart/{{upload_id}}", api.abort_multipart, methods=["DELETE"]),
+        Route(f"{jobs}/multipart/{{upload_id}}/complete", api.complete_multipart, methods=["POST"]),
+    ]
+    return Starlette(
+        routes=routes,
+        exception_handlers={
+            CoordinatorError: _coordinator_error,
+            HTTPException: _http_error,
+            Exception: _internal_error,
+        },
+    )
+
+
+# -- error rendering ------------------------------------------------------------------------
+
+
+async def _coordinator_error(request: Request, exc: Exception) -> Response:
+    return coordinator_error_response(cast(CoordinatorError, exc), realm=REALM)
+
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    exc = cast(HTTPException, exc)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    message = "no such route" if exc.status_code == 404 else str(exc.detail)
+    return error_response(exc.status_code, code, message, headers=exc.headers)
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    # The traceback goes to the server's log (Starlette re-raises), never to the client.
+    return error_response(500, "internal_error", "internal error")
+
+
+# -- field checks ---------------------------------------------------------------------------
+
+
+def _only(data: Mapping[str, Any], *, required: Collection[str], optional: Collection[str] = ()):
+    missing = [name for name in required if name not in data]
+    if missing:
+        raise InvalidInput(f"missing field(s): {', '.join(missing)}", code="missing_field")
+    unknown = sorted(set(data) - set(required) - set(optional))
+    if unknown:
+        shown = ", ".join(repr(name[:64]) for name in unknown[:5])
+        raise InvalidInput(f"unknown field(s): {shown}", code="unknown_field")
+
+
+def _seconds(value: object, name: str, *, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
+        raise InvalidInput(f"{name} must be an integer from 1 to {high}", code=f"invalid_{name}")
+    return value
+
+
+def _query(request: Request, *, required: Collection[str], optional: Collection[str] = ()):
+    items = request.query_params.multi_items()
+    names = [name for name, _ in items]
+    if len(names) != len(set(names)):
+        raise InvalidInput("a query parameter is repeated", code="invalid_query")
+    values = dict(items)
+    _only(values, required=required, optional=optional)
+    return values
+
+
+def _whole_number(raw: str, name: str) -> int:
+    if _DIGITS.fullmatch(raw) is None:
+        raise InvalidInput(f"{name} must be a whole number", code=f"invalid_{name}")
+    return int(raw)
+
+
+class _Api:
+    """The handlers, sharing the verified-once-built token keys, the broker and the clock."""
+
+    def __init__(self, settings: Settings, *, clock: Clock, broker: Broker) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.broker = broker
+        self.codec = TokenCodec(settings.token_keys, signing_kid=settings.signing_kid)
+        self._admin_key = settings.admin_key.encode("utf-8")
+
+    # -- auth -----------------------------------------------------------------------------------
+
+    def _require_admin(self, request: Request) -> None:
+        # Header values arrive as latin-1 text; compare the raw bytes in constant time.
+        supplied = bearer_token(request).encode("latin-1")
+        if not hmac.compare_digest(supplied, self._admin_key):
+            raise Unauthenticated("admin key does not match", code="invalid_admin_key")
+
+    def _job_scope(self, request: Request) -> JobScope:
+        token = bearer_token(request)
+        return self.codec.verify(token, now=self.clock(), job_id=request.path_params["job_id"])
+
+    def _expires_in(self, value: object) -> int:
+        if value is None:
+            return self.settings.default_expires_in
+        return _seconds(value, "expires_in", high=MAX_EXPIRES)
+
+    # -- routes ---------------------------------------------------------------------------------
+
+    async def healthz(self, request: Request) -> Response:
+        return json_response({"status": "ok"})
+
+    async def openapi(self, request: Request) -> Response:
+        from .openapi import document  # built on demand: no import cost at cold start
+
+        return json_response(document())
+
+    async def create_job(self, request: Request) -> Response:
+        self._require_admin(request)
+        body = await read_json_object(request)
+        _only(body, required=("mezzanine_key", "output_prefix"), optional=("ttl_seconds",))
+        key = validate_key(body["mezzanine_key"], what="mezzanine_key")
+        prefix = validate_prefix(body["output_prefix"])
+        ttl = _seconds(
+            body.get("ttl_seconds", DEFAULT_JOB_TTL), "ttl_seconds", high=self.settings.max_job_ttl
+        )
+        await run_in_threadpool(self.broker.check_mezzanine, key)
+        now = self.clock().replace(microsecond=0)
+        scope = JobScope(
+            job_id=new_job_id(),
+            mezzanine_keys=(key,),
+            output_prefix=prefix,
+            issued_at=now,
+            expires_at=now + timedelta(seconds=ttl),
+        )
+        return json_response(
+            {
+                "job_id": scope.job_id,
+                "worker_token": self.codec.issue(scope),
+                "expires_at": _iso(scope.expires_at),
+                "mezzanine_key": key,
+                "output_prefix": prefix,
+            },
+            status=201,
+        )
+
+    async def inputs(self, request: Request) -> Response:
+        scope = self._job_scope(request)
+        body = await read_json_object(request, allow_empty=True)
+        _only(body, required=(), optional=("expires_in",))
+        urls, expires_at = self.broker.input_urls(
+            scope, now=self.clock(), expires_in=self._expires_in(body.get("expires_in"))
+        )
+        return json_response(
+            {
+                "inputs": [
+                    {"key": u.key, "get_url": u.get_url, "head_url": u.head_url} for u in urls
+                ],
+                "expires_at": _iso(expires_at),
+            }
+        )
+
+    async def outputs(self, request: Request) -> Response:
+        scope = self._job_scope(request)
+        body = await read_json_object(request)
+        _only(body, required=("files",), optional=("expires_in",))
+        files = body["files"]
+        if not isinstance(files, list) or not 1 <= len(files) <= MAX_FILES_PER_REQUEST:
+            raise InvalidInput(
+                f"files must be a list of 1 to {MAX_FILES_PER_REQUEST} objects",
+                code="invalid_files",
+            )
+        wanted = []
+        for entry in files:
+            if not isinstance(entry, dict):
+                raise InvalidInput("each file must be an object", code="invalid_files")
+            _only(entry, required=("path", "content_type"))
+            wanted.append(OutputFile(path=entry["path"], content_type=entry["content_type"]))
+        if len({f.path for f in wanted if isinstance(f.path, str)}) != len(wanted):
+            raise InvalidInput("each path may appear once", code="invalid_files")
+        puts, expires_at = self.broker.output_urls(
+            scope, wanted, now=self.clock(), expires_in=self._expires_in(body.get("expires_in"))
+        )
+        return json_response(
+            {
+                "files": [
+                    {
+                        "path": p.path,
+                        "key": p.key,
+                        "method": "PUT",
+                        "url": p.url,
+                        "headers": dict(p.headers),
+                    }
+                    for p in puts
+                ],
+                "expires_at": _iso(expires_at),
+            }
+        )
+
+    async def create_multipart(self, request: Request) -> Response:
+        scope = self._job_scope(request)
+        body = await read_json_object(request)
+        _only(body, required=("path", "size", "content_type"), optional=("expires_in",))
+        expires_in = self._expires_in(body.get("expires_in"))
+        upload = await run_in_threadpool(
+            lambda: self.broker.create_multipart(
+                scope,
+                path=body["path"],
+                size=body["size"],
+                content_type=body["content_type"],
+                now=self.clock(),
+                expires_in=expires_in,
+            )
+        )
+        return json_response(
+            {
+                "upload_id": upload.upload_id,
+                "key": upload.key,
+                "size": upload.plan.size,
+                "part_size": upload.plan.part_size,
+                "part_count": upload.plan.part_count,
+                "parts": [{"part_number": p.part_number, "url": p.url} for p in upload.parts],
+                "expires_at": _iso(upload.expires_at),
+            },
+            status=201,
+        )
+
+    async def multipart_status(self, request: Request) -> Response:
+        scope = self._job_scope(request)
+        query = _query(request, required=("path", "size"), optional=("expires_in",))
+        raw_expires = query.get("expires_in")
+        expires_in = self._expires_in(
+            None if raw_expires is None else _whole_number(raw_expires, "expires_in")
+        )
+        status = await run_in_threadpool(
+            lambda: self.broker.multipart_status(
+                scope,
+                upload_id=request.path_params["upload_id"],
+                path=query["path"],
+                size=_whole_number(query["size"], "size"),
+                now=self.clock(),
+                expires_in=expires_in,
+            )
+        )
+        return json_response(
+            {
+                "upload_id": status.upload_id,
+                "key": status.key,
+                "size": status.plan.size,
+                "part_size": status.plan.part_size,
+                "part_count": status.plan.part_count,
+                "uploaded": [
+                    {"part_number": p.part_number, "etag": p.etag, "size": p.size}
+                    for p in status.uploaded
+                ],
+                "missing_count": status.missing_count,
+                "parts": [{"part_number": p.part_number, "url": p.url} for p in status.parts],
+                "expires_at": _iso(status.expires_at),
+            }
+        )
+
+    async def complete_multipart(self, request: Request) -> Response:
+        scope = self._job_scope(request)
+        body = await read_json_object(request)
+        _only(body, required=("path", "size", "parts"))
+        key, etag = await run_in_threadpool(
+            lambda: self.broker.complete_multipart(
+                scope,
+                upload_id=request.path_params["upload_id"],
+                path=body["path"],
+                size=body["size"],
+                parts=body["parts"],
+            )
+        )
+        return json_response({"key": key, "etag": etag})
+
+    async def abort_multipart(self, request: Request) -> Response:
+        scope = self._job_scope(request)
+        query = _query(request, required=("path",))
+        await run_in_threadpool(
+            lambda: self.broker.abort_multipart(
+                scope, upload_id=request.path_params["upload_id"], path=query["path"]
+            )
+        )
+        return Response(status_code=204, headers={"Cache-Control": "no-store"})

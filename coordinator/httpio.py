@@ -1,0 +1,150 @@
+"""Reading requests and writing responses: bounded JSON in, JSON out, errors in one shape.
+
+Every error is ``{"error": {"code": ..., "message": ...}}`` with the status its class maps to;
+every response says ``Cache-Control: no-store`` because it may carry a token or presigned URLs.
+
+References: RFC 9110 (status codes, 413/415, Allow, Retry-After), RFC 6750 section 3
+(WWW-Authenticate for bearer tokens), RFC 8259 (JSON is UTF-8 between systems).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+
+from .errors import (
+    CoordinatorError,
+    InvalidInput,
+    NotFound,
+    OutOfScope,
+    PayloadTooLarge,
+    StoreUnavailable,
+    Unauthenticated,
+    UnsupportedMediaType,
+)
+
+__all__ = [
+    "MAX_BODY_BYTES",
+    "bearer_token",
+    "error_response",
+    "json_response",
+    "read_json_object",
+    "status_of",
+]
+
+MAX_BODY_BYTES = 64 * 1024
+RETRY_AFTER_SECONDS = "5"
+
+_STATUS: tuple[tuple[type[CoordinatorError], int], ...] = (
+    (InvalidInput, 400),
+    (Unauthenticated, 401),
+    (OutOfScope, 403),
+    (NotFound, 404),
+    (PayloadTooLarge, 413),
+    (UnsupportedMediaType, 415),
+    (StoreUnavailable, 503),
+)
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
+def status_of(error: CoordinatorError) -> int:
+    for kind, status in _STATUS:
+        if isinstance(error, kind):
+            return status
+    return 500
+
+
+def json_response(
+    data: Any, *, status: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
+    body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return Response(
+        body,
+        status_code=status,
+        media_type="application/json",
+        headers={**_NO_STORE, **(headers or {})},
+    )
+
+
+def error_response(
+    status: int, code: str, message: str, *, headers: Mapping[str, str] | None = None
+) -> Response:
+    return json_response(
+        {"error": {"code": code, "message": message}}, status=status, headers=headers
+    )
+
+
+def coordinator_error_response(error: CoordinatorError, *, realm: str) -> Response:
+    status = status_of(error)
+    headers: dict[str, str] = {}
+    if status == 401:
+        headers["WWW-Authenticate"] = f'Bearer realm="{realm}", error="invalid_token"'
+    elif status == 503:
+        headers["Retry-After"] = RETRY_AFTER_SECONDS
+    return error_response(status, error.code, error.message, headers=headers)
+
+
+def bearer_token(request: Request) -> str:
+    """The token of ``Authorization: Bearer <token>``, or Unauthenticated."""
+    header = request.headers.get("authorization")
+    if not header:
+        raise Unauthenticated("missing Authorization: Bearer token", code="missing_token")
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthenticated("Authorization must be 'Bearer <token>'", code="missing_token")
+    return token
+
+
+async def read_json_object(
+    request: Request, *, limit: int = MAX_BODY_BYTES, allow_empty: bool = False
+) -> dict[str, Any]:
+    """The request's JSON object body, read at most ``limit`` bytes far.
+
+    Content-Length is checked first (cheap refusal) but not trusted: the stream is counted
+    as it arrives, so a chunked or lying body stops at the limit too.
+    """
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise InvalidInput("Content-Length is not a number", code="invalid_body")
+        if int(declared) > limit:
+            raise PayloadTooLarge(f"request body is larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"request body is larger than {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise InvalidInput("client went away mid-body", code="invalid_body") from None
+    body = b"".join(chunks)
+    if not body:
+        if allow_empty:
+            return {}
+        raise InvalidInput("a JSON object body is required", code="invalid_body")
+    _require_json_media_type(request.headers.get("content-type"))
+    try:
+        data = json.loads(body.decode("utf-8"), parse_constant=_refuse_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        # RecursionError: 64 KiB of '[' nests deeper than the decoder's recursion limit.
+        raise InvalidInput("body is not valid UTF-8 JSON", code="invalid_body") from None
+    if not isinstance(data, dict):
+        raise InvalidInput("body must be a JSON object", code="invalid_body")
+    return data
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _require_json_media_type(content_type: str | None) -> None:
+    media_type = (content_type or "").partition(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise UnsupportedMediaType("send the body as Content-Type: application/json")
