@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from types import MappingProxyType
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import boto3
 import botocore.auth
@@ -38,6 +38,7 @@ from coordinator.sigv4 import (
     presign_url,
     signing_key,
     string_to_sign,
+    uri_encode,
 )
 
 _SCALE = max(1, int(os.environ.get("SIGV4_EXAMPLES", "1")))
@@ -151,10 +152,60 @@ IP_ENDPOINTS = ["http://127.0.0.1:9000", "http://[::1]:9000", "https://10.1.2.3"
 REGIONS = ["auto", "us-east-1", "eu-west-1", "us-gov-west-1"]
 
 AWKWARD_PIECES = [
-    "/", "//", " ", "  ", "+", "=", "&", "?", "#", "%", "%2F", "%20", "~", ".", "..", "./",
-    "../", "*", "'", '"', "(", ")", "!", "$", ",", ";", ":", "@", "[", "]", "{", "}", "\\",
-    "^", "`", "|", "<", ">", "\t", "\n", "\r", "\x00", "\x7f", "é", "e\u0301", "日本語",
-    "😀", "\u00a0", "\u2028", "\ufeff", "seg_00001.m4s", "master.m3u8", "out/", "a//b",
+    "/",
+    "//",
+    " ",
+    "  ",
+    "+",
+    "=",
+    "&",
+    "?",
+    "#",
+    "%",
+    "%2F",
+    "%20",
+    "~",
+    ".",
+    "..",
+    "./",
+    "../",
+    "*",
+    "'",
+    '"',
+    "(",
+    ")",
+    "!",
+    "$",
+    ",",
+    ";",
+    ":",
+    "@",
+    "[",
+    "]",
+    "{",
+    "}",
+    "\\",
+    "^",
+    "`",
+    "|",
+    "<",
+    ">",
+    "\t",
+    "\n",
+    "\r",
+    "\x00",
+    "\x7f",
+    "é",
+    "e\u0301",
+    "日本語",
+    "😀",
+    "\u00a0",
+    "\u2028",
+    "\ufeff",
+    "seg_00001.m4s",
+    "master.m3u8",
+    "out/",
+    "a//b",
 ]
 any_text = st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=8)
 object_keys = st.lists(
@@ -217,7 +268,7 @@ content_types = st.one_of(
             "application/dash+xml",
             "text/plain; charset=utf-8",
             "  text/plain;   charset=utf-8  ",
-            "multipart/mixed; boundary=\"a b\"",
+            'multipart/mixed; boundary="a b"',
             "",
         ]
     ),
@@ -311,6 +362,16 @@ def test_header_values_are_trimmed_and_names_lowercased() -> None:
         "content-type;host",
     ]
     assert request.endswith("\n" + UNSIGNED_PAYLOAD)
+
+
+@_settings(200)
+@given(
+    value=st.text(st.characters(exclude_categories=("Cs",))),
+    safe=st.sampled_from(["/~", "-_.~"]),
+)
+def test_uri_encode_agrees_with_urllib_quote(value: str, safe: str) -> None:
+    # botocore encodes with urllib.parse.quote; uri_encode is a faster equivalent.
+    assert uri_encode(value, safe) == quote(value, safe=safe)
 
 
 # --- byte-identical to botocore -----------------------------------------------------------
@@ -676,9 +737,7 @@ def test_signing_key_is_cached_per_secret_date_region_service() -> None:
 
 def test_presign_url_reuses_the_cached_key_within_a_day() -> None:
     signing_key.cache_clear()
-    urls = {
-        _presign(key=f"k{i}", now=AWS_EXAMPLE_NOW + timedelta(hours=i)) for i in range(24)
-    }
+    urls = {_presign(key=f"k{i}", now=AWS_EXAMPLE_NOW + timedelta(hours=i)) for i in range(24)}
     assert len(urls) == 24
     info = signing_key.cache_info()
     assert (info.misses, info.hits) == (1, 23)
@@ -696,9 +755,10 @@ def test_inputs_are_not_mutated() -> None:
     assert list(query) == ["uploadId", "partNumber"]
     assert now.utcoffset() == timedelta(hours=-3)
     # A read-only mapping is enough: presign_url never writes to it.
-    assert _presign(
-        method="PUT", query=MappingProxyType(query), credentials=credentials, now=now
-    ) == url
+    assert (
+        _presign(method="PUT", query=MappingProxyType(query), credentials=credentials, now=now)
+        == url
+    )
 
 
 def test_query_values_follow_the_mapping_order_before_the_auth_params() -> None:
@@ -743,6 +803,13 @@ def test_module_imports_no_aws_sdk() -> None:
     }
     assert imported.isdisjoint({"boto3", "botocore", "aiobotocore", "s3transfer"})
     assert imported <= {
-        "collections", "dataclasses", "datetime", "functools", "hashlib", "hmac", "re",
-        "typing", "urllib",
+        "collections",
+        "dataclasses",
+        "datetime",
+        "functools",
+        "hashlib",
+        "hmac",
+        "re",
+        "typing",
+        "urllib",
     }
