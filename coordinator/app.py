@@ -140,7 +140,9 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
 # -- field checks ---------------------------------------------------------------------------
 
 
-def _only(data: Mapping[str, Any], *, required: Collection[str], optional: Collection[str] = ()):
+def _only(
+    data: Mapping[str, Any], *, required: Collection[str], optional: Collection[str] = ()
+) -> None:
     missing = [name for name in required if name not in data]
     if missing:
         raise InvalidInput(f"missing field(s): {', '.join(missing)}", code="missing_field")
@@ -156,7 +158,9 @@ def _seconds(value: object, name: str, *, high: int) -> int:
     return value
 
 
-def _query(request: Request, *, required: Collection[str], optional: Collection[str] = ()):
+def _query(
+    request: Request, *, required: Collection[str], optional: Collection[str] = ()
+) -> dict[str, str]:
     items = request.query_params.multi_items()
     names = [name for name, _ in items]
     if len(names) != len(set(names)):

@@ -1,0 +1,135 @@
+"""The Lambda entry point: Mangum over the same app, configured from the environment once."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from coordinator import lambda_handler
+from coordinator.config import Settings
+from coordinator.embedded_store import EmbeddedStore
+
+
+def _event(method: str, path: str, *, body: Any = None, headers: dict[str, str] | None = None):
+    """A Lambda function URL event (payload format 2.0)."""
+    raw = "" if body is None else body if isinstance(body, str) else json.dumps(body)
+    return {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {
+            "host": "abcdefgh.lambda-url.eu-west-1.on.aws",
+            "content-type": "application/json",
+            **(headers or {}),
+        },
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "abcdefgh",
+            "domainName": "abcdefgh.lambda-url.eu-west-1.on.aws",
+            "domainPrefix": "abcdefgh",
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "203.0.113.7",
+                "userAgent": "worker/1",
+            },
+            "requestId": "request-1",
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "01/Mar/2026:12:00:00 +0000",
+            "timeEpoch": 1772366400000,
+        },
+        "body": raw,
+        "isBase64Encoded": False,
+    }
+
+
+@pytest.fixture
+def lambda_env(
+    monkeypatch: pytest.MonkeyPatch, store: EmbeddedStore, settings: Settings
+) -> Iterator[Settings]:
+    env = {
+        "COORDINATOR_ADMIN_KEY": settings.admin_key,
+        "COORDINATOR_TOKEN_KEYS": json.dumps(dict(settings.token_keys)),
+        "COORDINATOR_TOKEN_SIGNING_KID": settings.signing_kid,
+        "R2_ENDPOINT_URL": store.endpoint,
+        "R2_ACCESS_KEY_ID": store.access_key,
+        "R2_SECRET_ACCESS_KEY": store.secret_key,
+        "DELIVERY_BUCKET": settings.delivery.bucket,
+        "S3_ENDPOINT_URL": store.endpoint,
+        "AWS_REGION": settings.mezzanine.region,
+        "AWS_ACCESS_KEY_ID": store.access_key,
+        "AWS_SECRET_ACCESS_KEY": store.secret_key,
+        "MEZZANINE_BUCKET": settings.mezzanine.bucket,
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("COORDINATOR_STACK_OUTPUTS", raising=False)
+    lambda_handler._adapter.cache_clear()
+    yield settings
+    lambda_handler._adapter.cache_clear()
+
+
+def test_import_does_not_pay_for_boto3() -> None:
+    probe = (
+        "import sys, coordinator.lambda_handler; "
+        "print(sorted(m for m in ('boto3', 'botocore', 'httpx', 'pydantic') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == "[]"
+
+
+def test_lambda_runs_the_whole_job_flow(
+    lambda_env: Settings, http: httpx.Client, mezzanine: tuple[str, bytes]
+) -> None:
+    created = lambda_handler.handler(
+        _event(
+            "POST",
+            "/v1/jobs",
+            body={"mezzanine_key": mezzanine[0], "output_prefix": "jobs/lambda/"},
+            headers={"authorization": f"Bearer {lambda_env.admin_key}"},
+        ),
+        None,
+    )
+    assert created["statusCode"] == 201, created
+    job = json.loads(created["body"])
+    inputs = lambda_handler.handler(
+        _event(
+            "POST",
+            f"/v1/jobs/{job['job_id']}/inputs",
+            headers={"authorization": f"Bearer {job['worker_token']}"},
+        ),
+        None,
+    )
+    assert inputs["statusCode"] == 200, inputs
+    url = json.loads(inputs["body"])["inputs"][0]["get_url"]
+    assert http.get(url).content == mezzanine[1]
+    assert lambda_handler._adapter.cache_info().misses == 1  # configured once, then reused
+
+
+def test_lambda_errors_are_json_with_status(lambda_env: Settings) -> None:
+    unauthenticated = lambda_handler.handler(_event("POST", "/v1/jobs/j1/inputs"), None)
+    assert unauthenticated["statusCode"] == 401
+    assert json.loads(unauthenticated["body"])["error"]["code"] == "missing_token"
+    huge = lambda_handler.handler(
+        _event(
+            "POST",
+            "/v1/jobs",
+            body="{" + " " * 70000 + "}",
+            headers={"authorization": f"Bearer {lambda_env.admin_key}"},
+        ),
+        None,
+    )
+    assert huge["statusCode"] == 413
+    health = lambda_handler.handler(_event("GET", "/healthz"), None)
+    assert health["statusCode"] == 200 and json.loads(health["body"]) == {"status": "ok"}
