@@ -49,7 +49,8 @@ _BOTOCORE_DROPPED_CONTENT_TYPE = "application/x-www-form-urlencoded; charset=utf
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 # Bucket names: 3..63 of [a-z0-9.-], starting and ending with a letter or digit. Virtual-hosted
-# style also needs a single DNS label (botocore falls back to path style for dotted names).
+# style also needs a single DNS label (for dotted names botocore uses path style over https
+# and a dotted host over http: refused rather than guessed).
 _BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _DNS_LABEL_BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
 # S3 Express directory-bucket suffixes: botocore's endpoint rules address (and sign) these
@@ -274,7 +275,7 @@ def _check_bucket(bucket: str, addressing_style: str, endpoint_is_ip: bool) -> N
         if not _DNS_LABEL_BUCKET_RE.fullmatch(bucket):
             raise ValueError(
                 f"virtual-hosted addressing needs a bucket name without dots, got {bucket!r} "
-                "(botocore falls back to path style for it); use addressing_style='path'"
+                "(botocore would not address it as asked); use addressing_style='path'"
             )
     elif addressing_style != "path":
         raise ValueError(f"addressing_style must be 'path' or 'virtual', got {addressing_style!r}")
