@@ -219,8 +219,9 @@ class _Api:
         _only(body, required=("mezzanine_key", "output_prefix"), optional=("ttl_seconds",))
         key = validate_key(body["mezzanine_key"], what="mezzanine_key")
         prefix = validate_prefix(body["output_prefix"])
+        high = self.settings.max_job_ttl
         ttl = _seconds(
-            body.get("ttl_seconds", DEFAULT_JOB_TTL), "ttl_seconds", high=self.settings.max_job_ttl
+            body.get("ttl_seconds", min(DEFAULT_JOB_TTL, high)), "ttl_seconds", high=high
         )
         await run_in_threadpool(self.broker.check_mezzanine, key)
         now = self.clock().replace(microsecond=0)
@@ -274,7 +275,8 @@ class _Api:
                 raise InvalidInput("each file must be an object", code="invalid_files")
             _only(entry, required=("path", "content_type"))
             wanted.append(OutputFile(path=entry["path"], content_type=entry["content_type"]))
-        if len({f.path for f in wanted if isinstance(f.path, str)}) != len(wanted):
+        paths = [f.path for f in wanted if isinstance(f.path, str)]
+        if len(set(paths)) != len(paths):
             raise InvalidInput("each path may appear once", code="invalid_files")
         puts, expires_at = self.broker.output_urls(
             scope, wanted, now=self.clock(), expires_in=self._expires_in(body.get("expires_in"))

@@ -30,6 +30,7 @@ from .errors import (
 __all__ = [
     "MAX_BODY_BYTES",
     "bearer_token",
+    "coordinator_error_response",
     "error_response",
     "json_response",
     "read_json_object",
