@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -144,3 +146,30 @@ def test_repr_never_shows_a_secret(tmp_path: Path) -> None:
 def test_aws_endpoints_by_partition() -> None:
     assert aws_s3_endpoint("eu-west-1") == "https://s3.eu-west-1.amazonaws.com"
     assert aws_s3_endpoint("cn-north-1") == "https://s3.cn-north-1.amazonaws.com.cn"
+
+
+def test_every_example_stack_configures_the_coordinator(tmp_path: Path) -> None:
+    """The contract with infra/: the outputs its offline plan exports are enough (with the
+    secrets from the environment), and the R2 endpoint agrees with endpoints.py."""
+    repo = Path(__file__).resolve().parents[2]
+    stacks = sorted(p.name.split(".")[1] for p in repo.glob("Pulumi.*.yaml"))
+    assert stacks, "no example stacks"
+    plans = {
+        stack: subprocess.Popen(
+            [sys.executable, "-m", "infra.cli", "plan", "--stack", stack, "--format", "json"],
+            cwd=repo,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        for stack in stacks
+    }
+    for stack, process in plans.items():
+        stdout, _ = process.communicate(timeout=120)
+        assert process.returncode == 0, stack
+        outputs = tmp_path / f"{stack}.json"
+        outputs.write_text(json.dumps(json.loads(stdout)["outputs"]))
+        settings = load_settings({**SECRETS, "COORDINATOR_STACK_OUTPUTS": str(outputs)})
+        exported = json.loads(outputs.read_text())
+        assert settings.jurisdiction == exported["jurisdiction"], stack
+        assert settings.delivery.endpoint == exported["r2_endpoint"], stack
+        assert settings.mezzanine.region == exported["aws_region"], stack
