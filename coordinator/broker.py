@@ -88,8 +88,9 @@ _MEDIA_TYPE = re.compile(rf"{_TCHARS}/{_TCHARS}(?:[ \t]*;[ \t]*{_TCHARS}=(?:{_TC
 _UNSIGNABLE_CONTENT_TYPE = "application/x-www-form-urlencoded; charset=utf-8"
 # An S3 or R2 ETag: hex MD5 (a "-N" suffix for multipart objects), quoted or not.
 _ETAG = re.compile(r'"?([0-9A-Za-z_.:+/=-]{1,128})"?')
-# Upload ids (S3: base64url-like with '.', '_' and '-'; R2: base64url; MinIO: UUID).
-_UPLOAD_ID = re.compile(r"[A-Za-z0-9._~=+/-]{1,1024}")
+# Upload ids travel as one URL path segment. S3 promises no format; in practice they are
+# base64url-like (S3, R2) or UUIDs (MinIO). No '/': it could not round-trip through a route.
+_UPLOAD_ID = re.compile(r"[A-Za-z0-9._~=+-]{1,1024}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -442,7 +443,9 @@ class Broker:
         content_type = validate_content_type(content_type)
         lifetime = self._lifetime(self.delivery, scope, now, expires_in)
         answer = _call(self.delivery, "create_multipart_upload", Key=key, ContentType=content_type)
-        upload_id = _validate_upload_id(answer.get("UploadId"))
+        upload_id = answer.get("UploadId")
+        if not isinstance(upload_id, str) or _UPLOAD_ID.fullmatch(upload_id) is None:
+            raise StoreUnavailable("the store returned an upload id this API cannot carry")
         numbers = range(1, min(plan.part_count, MAX_PART_URLS) + 1)
         return MultipartUpload(
             upload_id=upload_id,
