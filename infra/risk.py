@@ -1,0 +1,187 @@
+"""What makes an infrastructure change dangerous: the one table the PR diff reads.
+
+Three kinds of risk, each a flag in ``python -m infra.cli diff``:
+
+* **replace**: a change to a property the provider cannot update in place; Pulumi deletes the
+  resource and creates a new one. ``REPLACE_ON_CHANGE`` lists those properties per type, each
+  with why and where that was checked.
+* **data loss**: a data-bearing resource (``DATA_BEARING``, or any resource the program protects)
+  is removed or replaced, or loses ``protect`` / ``retainOnDelete``, or an S3 bucket gets
+  ``forceDestroy``.
+* **border**: where data lives changes: a jurisdiction, an AWS region or partition, a regional
+  hostname's region (``BORDER_PROPERTIES``).
+
+Add a type here when the program starts creating it; ``tests/review/test_risk_table.py`` runs one
+test per entry and checks every property name against the installed provider SDK.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "AWS_PROVIDER",
+    "BORDER_PROPERTIES",
+    "DATA_BEARING",
+    "REPLACE_ON_CHANGE",
+    "ReplaceRule",
+    "border_properties",
+    "is_data_bearing",
+    "replace_rules",
+]
+
+R2_BUCKET = "cloudflare:index/r2Bucket:R2Bucket"
+R2_CUSTOM_DOMAIN = "cloudflare:index/r2CustomDomain:R2CustomDomain"
+R2_CORS = "cloudflare:index/r2BucketCors:R2BucketCors"
+R2_LIFECYCLE = "cloudflare:index/r2BucketLifecycle:R2BucketLifecycle"
+R2_MANAGED_DOMAIN = "cloudflare:index/r2ManagedDomain:R2ManagedDomain"
+REGIONAL_HOSTNAME = "cloudflare:index/regionalHostname:RegionalHostname"
+S3_BUCKET = "aws:s3/bucket:Bucket"
+KMS_KEY = "aws:kms/key:Key"
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+LAMBDA_FUNCTION = "aws:lambda/function:Function"
+IAM_ROLE = "aws:iam/role:Role"
+AWS_PROVIDER = "pulumi:providers:aws"
+
+# Sources, named once. "TF" is the Terraform provider the Pulumi provider bridges; its schema
+# (RequiresReplace / ForceNew) is what `pulumi preview` turns into a replace.
+_TF_CF = "terraform-provider-cloudflare internal/services/{}/schema.go: RequiresReplace"
+_TF_AWS = "terraform-provider-aws internal/service/{}: ForceNew"
+_AWS_REGION = (
+    "terraform-provider-aws v6 enhanced region support: a resource's own region is part of its"
+    " identity (pulumi-aws v7 `region` input)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplaceRule:
+    """One property whose change replaces the resource."""
+
+    reason: str
+    """One line for the PR comment: what happens."""
+    source: str
+    """Where this was checked."""
+
+
+# Resource types that hold data (or the only means to read it): losing one loses data.
+DATA_BEARING: dict[str, str] = {
+    R2_BUCKET: "an R2 bucket holds the renditions; deleting it deletes every object",
+    S3_BUCKET: "the S3 bucket holds the mezzanine masters; deleting it deletes every version",
+    KMS_KEY: "the KMS key decrypts the masters; once it is deleted they are unreadable",
+}
+
+REPLACE_ON_CHANGE: dict[str, dict[str, ReplaceRule]] = {
+    R2_BUCKET: {
+        "name": ReplaceRule(
+            "a bucket cannot be renamed: a new, empty bucket is created",
+            _TF_CF.format("r2_bucket"),
+        ),
+        "accountId": ReplaceRule(
+            "a bucket cannot move between accounts", _TF_CF.format("r2_bucket")
+        ),
+        "jurisdiction": ReplaceRule(
+            "a bucket's jurisdiction is fixed at creation: the bucket in the new jurisdiction is"
+            " a different, empty bucket (the provider schema does not mark it RequiresReplace, so"
+            " `pulumi preview` may show an update that cannot move the data)",
+            "Cloudflare r2/reference/data-location; R2-FACTS.md",
+        ),
+        "location": ReplaceRule(
+            "a location hint is honoured only at creation",
+            _TF_CF.format("r2_bucket").replace("RequiresReplace", "RequiresReplaceIfConfigured"),
+        ),
+    },
+    R2_CUSTOM_DOMAIN: {
+        "domain": ReplaceRule("the custom domain is re-created", _TF_CF.format("r2_custom_domain")),
+        "zoneId": ReplaceRule("the custom domain is re-created", _TF_CF.format("r2_custom_domain")),
+        "bucketName": ReplaceRule(
+            "the custom domain is re-attached to another bucket", _TF_CF.format("r2_custom_domain")
+        ),
+        "accountId": ReplaceRule(
+            "the custom domain is re-created", _TF_CF.format("r2_custom_domain")
+        ),
+    },
+    REGIONAL_HOSTNAME: {
+        "hostname": ReplaceRule(
+            "the regional hostname is re-created", _TF_CF.format("regional_hostname")
+        ),
+        "zoneId": ReplaceRule(
+            "the regional hostname is re-created", _TF_CF.format("regional_hostname")
+        ),
+    },
+    S3_BUCKET: {
+        "bucket": ReplaceRule(
+            "an S3 bucket cannot be renamed: a new, empty bucket is created",
+            _TF_AWS.format("s3/bucket.go"),
+        ),
+        "bucketPrefix": ReplaceRule(
+            "a new bucket with a new generated name is created", _TF_AWS.format("s3/bucket.go")
+        ),
+        "objectLockEnabled": ReplaceRule(
+            "object lock can only be chosen at creation", _TF_AWS.format("s3/bucket.go")
+        ),
+        "region": ReplaceRule("a bucket cannot move region", _AWS_REGION),
+    },
+    KMS_KEY: {
+        "customerMasterKeySpec": ReplaceRule(
+            "a new key is created; data encrypted with the old one needs the old one",
+            _TF_AWS.format("kms/key.go"),
+        ),
+        "keyUsage": ReplaceRule("a new key is created", _TF_AWS.format("kms/key.go")),
+        "multiRegion": ReplaceRule("a new key is created", _TF_AWS.format("kms/key.go")),
+        "customKeyStoreId": ReplaceRule("a new key is created", _TF_AWS.format("kms/key.go")),
+        "xksKeyId": ReplaceRule("a new key is created", _TF_AWS.format("kms/key.go")),
+        "region": ReplaceRule("a key cannot move region", _AWS_REGION),
+    },
+    LOG_GROUP: {
+        "name": ReplaceRule(
+            "a new log group is created; the old logs go with the old one",
+            _TF_AWS.format("logs/group.go"),
+        ),
+        "namePrefix": ReplaceRule("a new log group is created", _TF_AWS.format("logs/group.go")),
+        "region": ReplaceRule("a log group cannot move region", _AWS_REGION),
+    },
+    LAMBDA_FUNCTION: {
+        "name": ReplaceRule("the function is re-created", _TF_AWS.format("lambda/function.go")),
+        "region": ReplaceRule("a function cannot move region", _AWS_REGION),
+    },
+    IAM_ROLE: {
+        "name": ReplaceRule("the role is re-created", _TF_AWS.format("iam/role.go")),
+        "namePrefix": ReplaceRule("the role is re-created", _TF_AWS.format("iam/role.go")),
+        "path": ReplaceRule("the role is re-created", _TF_AWS.format("iam/role.go")),
+    },
+}
+
+# Properties that say where data lives. "*" under a package prefix matches every type of it.
+BORDER_PROPERTIES: dict[str, dict[str, str]] = {
+    "cloudflare:*": {"jurisdiction": "R2 jurisdiction (data-residency boundary)"},
+    R2_BUCKET: {
+        "jurisdiction": "R2 jurisdiction (data-residency boundary)",
+        "location": "R2 location hint (the region the bucket is placed in)",
+    },
+    REGIONAL_HOSTNAME: {
+        "regionKey": "regional hostname region (where TLS is terminated and content processed)"
+    },
+    "aws:*": {"region": "AWS region of the resource"},
+    AWS_PROVIDER: {"region": "AWS provider region (every AWS resource of the stack)"},
+}
+
+
+def _package(type_token: str) -> str:
+    return type_token.split(":", 1)[0]
+
+
+def replace_rules(type_token: str) -> dict[str, ReplaceRule]:
+    """The properties of ``type_token`` whose change replaces the resource."""
+    return REPLACE_ON_CHANGE.get(type_token, {})
+
+
+def border_properties(type_token: str) -> dict[str, str]:
+    """The properties of ``type_token`` that decide where its data lives, with what they mean."""
+    found = dict(BORDER_PROPERTIES.get(f"{_package(type_token)}:*", {}))
+    found.update(BORDER_PROPERTIES.get(type_token, {}))
+    return found
+
+
+def is_data_bearing(type_token: str, *, protected: bool = False) -> bool:
+    """True for a type that holds data, or for any resource the program protects."""
+    return protected or type_token in DATA_BEARING
