@@ -1,12 +1,15 @@
-"""Command-line tools that need no cloud credentials: ``python -m infra.cli plan|cost ...``.
+"""Command-line tools that need no cloud credentials: ``python -m infra.cli plan|diff|cost ...``.
 
 Kept apart from ``infra/__main__.py``, which Pulumi runs as the program itself.
-Exit status: 0 success, 2 bad input (unreadable files, invalid stack configuration).
+Exit status: 0 success, 2 bad input (unreadable files, invalid stack configuration);
+``plan`` exits 1 when a mandatory policy rule fails (after printing the plan), ``diff`` exits 1
+when it raises a data-loss or border flag.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -27,7 +30,25 @@ def _plan(args: argparse.Namespace) -> int:
         Path(args.output).write_text(text, encoding="utf-8")
     else:
         sys.stdout.write(text)
-    return 0
+    if args.no_policy:
+        return 0
+    # The policy rules run over the same plan; their report goes where it cannot spoil JSON.
+    from infra.plan import load_stack_config
+    from infra.policy.rules import evaluate, mandatory_failures, render_results, view_from_plan
+
+    config = load_stack_config(args.stack, Path(args.project_dir)).values
+    view = view_from_plan(json.loads(render_json(plan)), config)
+    results = evaluate(view)
+    report = render_results(results, view.context)
+    to_stderr = args.format == "json" and not args.output
+    print(report, end="", file=sys.stderr if to_stderr else sys.stdout)
+    return 1 if mandatory_failures(results) else 0
+
+
+def _diff(args: argparse.Namespace) -> int:
+    from infra.diff import main as diff_main
+
+    return diff_main(args.base, args.head, output=args.output)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -47,7 +68,20 @@ def _parser() -> argparse.ArgumentParser:
         default=str(Path(__file__).resolve().parent.parent),
         help="folder of Pulumi.yaml",
     )
+    plan.add_argument(
+        "--no-policy", action="store_true", help="skip the policy rules (infra/policy/rules.py)"
+    )
     plan.set_defaults(handler=_plan)
+
+    diff = commands.add_parser(
+        "diff",
+        help="Markdown review of the change between two `plan --format json` outputs",
+        description="Exit status: 0 clean, 1 a data-loss or border flag, 2 bad input.",
+    )
+    diff.add_argument("base", help="plan JSON of the base branch")
+    diff.add_argument("head", help="plan JSON of the change")
+    diff.add_argument("--output", help="write the Markdown to this file instead of stdout")
+    diff.set_defaults(handler=_diff)
     return parser
 
 

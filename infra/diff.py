@@ -1,0 +1,465 @@
+"""``python -m infra.cli diff BASE.json HEAD.json``: an infra change, as a reviewer needs to see it.
+
+Both files are ``plan --format json`` outputs of one stack (the base branch's and the change's).
+Resources are matched by URN; the Markdown lists what is added, removed and changed, property by
+property, and raises a flag for each dangerous change, explained in one line:
+
+* **DATA LOSS**: a data-bearing resource is removed or replaced, or loses ``protect`` /
+  ``retainOnDelete``, or an S3 bucket gets ``forceDestroy``;
+* **BORDER**: a jurisdiction, AWS region or partition, or regional-hostname region changes;
+* **REPLACE**: a property the provider cannot update in place changes (``infra/risk.py``).
+
+Exit status: 0 clean (replace flags alone included), 1 when a data-loss or border flag is raised
+(CI then asks for an explicit approval), 2 on bad input.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from infra.policy.rules import SECRET, looks_like_secret_key
+from infra.residency import partition_of
+from infra.risk import (
+    AWS_PROVIDER,
+    DATA_BEARING,
+    S3_BUCKET,
+    border_properties,
+    is_data_bearing,
+    replace_rules,
+)
+
+__all__ = ["BORDER", "DATA_LOSS", "REPLACE", "Flag", "PlanError", "compare", "load_plan", "main"]
+
+DATA_LOSS = "data loss"
+BORDER = "border"
+REPLACE = "replace"
+FLAG_ORDER = (DATA_LOSS, BORDER, REPLACE)
+BLOCKING = (DATA_LOSS, BORDER)
+FLAG_MEANING = {
+    DATA_LOSS: "data can be destroyed: a data-bearing resource is deleted or re-created, or"
+    " loses the protection that stops that",
+    BORDER: "data moves or would be served from elsewhere: jurisdiction, AWS region/partition"
+    " or regional-hostname region changes",
+    REPLACE: "the provider cannot update this in place: Pulumi deletes and re-creates the resource",
+}
+MARKER = "<!-- r2-video:infra-diff -->"
+_MISSING = object()
+_MAX_VALUE = 80
+_PEM_OR_KEY = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----|\b(AKIA|ASIA)[A-Z0-9]{16}\b")
+
+
+class PlanError(ValueError):
+    """A plan file is unreadable, malformed, or does not match the other one."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    path: str
+    project: str
+    stack: str
+    resources: dict[str, dict[str, Any]]
+    outputs: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Change:
+    path: str
+    before: Any
+    after: Any
+
+
+@dataclass(frozen=True)
+class Flag:
+    kind: str
+    urn: str
+    label: str
+    message: str
+
+
+@dataclass
+class Diff:
+    base: Plan
+    head: Plan
+    added: list[dict[str, Any]] = field(default_factory=list)
+    removed: list[dict[str, Any]] = field(default_factory=list)
+    changed: list[tuple[dict[str, Any], dict[str, Any], list[Change]]] = field(default_factory=list)
+    renames: list[tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=list)
+    flags: list[Flag] = field(default_factory=list)
+    output_changes: list[Change] = field(default_factory=list)
+
+    @property
+    def blocking(self) -> list[Flag]:
+        return [f for f in self.flags if f.kind in BLOCKING]
+
+    @property
+    def exit_status(self) -> int:
+        return 1 if self.blocking else 0
+
+
+# --- loading -------------------------------------------------------------------------------------
+
+
+def load_plan(path: str | Path) -> Plan:
+    """Read a ``plan --format json`` file; raise PlanError saying what is wrong with it."""
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as error:
+        raise PlanError(f"{path}: cannot read it ({error.strerror or error})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise PlanError(f"{path}: not JSON ({error})") from None
+    if not isinstance(document, dict):
+        raise PlanError(f"{path}: not a plan (expected a JSON object)")
+    missing = [k for k in ("project", "stack", "resources") if k not in document]
+    if missing:
+        raise PlanError(
+            f"{path}: not a plan from `python -m infra.cli plan --format json`"
+            f" (missing {', '.join(missing)})"
+        )
+    resources: dict[str, dict[str, Any]] = {}
+    if not isinstance(document["resources"], list):
+        raise PlanError(f"{path}: 'resources' must be a list")
+    for i, resource in enumerate(document["resources"]):
+        if not isinstance(resource, dict) or not {"urn", "type", "name"} <= set(resource):
+            raise PlanError(f"{path}: resource {i} has no urn, type and name")
+        if resource["urn"] in resources:
+            raise PlanError(f"{path}: URN {resource['urn']} appears twice")
+        resources[resource["urn"]] = resource
+    outputs = document.get("outputs") or {}
+    return Plan(
+        str(path), str(document["project"]), str(document["stack"]), resources, dict(outputs)
+    )
+
+
+# --- comparing -----------------------------------------------------------------------------------
+
+
+def _leaves(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+    """Flatten a value to (path, leaf); JSON-encoded documents (policies) are opened."""
+    if isinstance(value, str) and value[:1] in ("{", "["):
+        with contextlib.suppress(json.JSONDecodeError):
+            value = json.loads(value)
+    if isinstance(value, Mapping) and value:
+        for key in sorted(value):
+            yield from _leaves(value[key], f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list) and value:
+        for i, item in enumerate(value):
+            yield from _leaves(item, f"{path}[{i}]")
+    else:
+        yield path, value
+
+
+def _changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[Change]:
+    old = dict(_leaves(before))
+    new = dict(_leaves(after))
+    return [
+        Change(path, old.get(path, _MISSING), new.get(path, _MISSING))
+        for path in sorted(set(old) | set(new))
+        if old.get(path, _MISSING) != new.get(path, _MISSING)
+    ]
+
+
+def _top(path: str) -> str:
+    return re.split(r"[.\[]", path, maxsplit=1)[0]
+
+
+def _short_type(type_token: str) -> str:
+    return type_token.rsplit(":", 1)[-1]
+
+
+def _label(resource: Mapping[str, Any]) -> str:
+    return f"`{resource['name']}` ({_short_type(resource['type'])})"
+
+
+def _option_changes(base: Mapping[str, Any], head: Mapping[str, Any]) -> list[Change]:
+    changes = []
+    for key, shown in (
+        ("protect", "(protect)"),
+        ("retain_on_delete", "(retainOnDelete)"),
+        ("provider", "(provider)"),
+        ("parent", "(parent)"),
+    ):
+        if base.get(key) != head.get(key):
+            changes.append(Change(shown, base.get(key), head.get(key)))
+    return changes
+
+
+def _aws_region_moves(base: Plan, head: Plan) -> dict[str, tuple[str, str]]:
+    """Provider URN -> (old region, new region) for every AWS provider whose region changes."""
+    moves = {}
+    for urn, old in base.resources.items():
+        new = head.resources.get(urn)
+        if old["type"] == AWS_PROVIDER and new is not None:
+            a = (old.get("inputs") or {}).get("region")
+            b = (new.get("inputs") or {}).get("region")
+            if a != b:
+                moves[urn] = (str(a), str(b))
+    return moves
+
+
+def _flag_changed(
+    diff: Diff,
+    base: dict[str, Any],
+    head: dict[str, Any],
+    changes: list[Change],
+    moves: dict[str, tuple[str, str]],
+) -> None:
+    label = _label(head)
+    urn = head["urn"]
+    rules = replace_rules(head["type"])
+    causes = [
+        f"`{c.path}` ({rules[_top(c.path)].reason})" for c in changes if _top(c.path) in rules
+    ]
+    if base.get("provider") != head.get("provider"):
+        causes.append("its provider changed")
+    for prop, meaning in border_properties(head["type"]).items():
+        before = (base.get("inputs") or {}).get(prop, _MISSING)
+        after = (head.get("inputs") or {}).get(prop, _MISSING)
+        if before != after:
+            note = ""
+            if (
+                "region" in prop.lower()
+                and isinstance(before, str)
+                and isinstance(after, str)
+                and partition_of(before) != partition_of(after)
+            ):
+                note = f"; partition {partition_of(before)} → {partition_of(after)}"
+            diff.flags.append(
+                Flag(BORDER, urn, label, f"{meaning}: {_show(before)} → {_show(after)}{note}")
+            )
+    move = moves.get(head.get("provider") or "")
+    if move and head["type"].startswith("aws:") and "region" not in (head.get("inputs") or {}):
+        diff.flags.append(
+            Flag(
+                BORDER,
+                urn,
+                label,
+                f"its AWS provider moves from {move[0]} to {move[1]}"
+                + (
+                    f"; partition {partition_of(move[0])} → {partition_of(move[1])}"
+                    if partition_of(move[0]) != partition_of(move[1])
+                    else ""
+                ),
+            )
+        )
+        causes.append(
+            f"its AWS provider moves region ({move[0]} → {move[1]}); pulumi-aws v7 does not"
+            " move resources between regions (pulumi/pulumi-aws#5656)"
+        )
+    data = is_data_bearing(head["type"], protected=bool(base.get("protect")))
+    what = DATA_BEARING.get(head["type"], "the program protects it: it holds state")
+    if causes:
+        diff.flags.append(Flag(REPLACE, urn, label, "replaced: " + "; ".join(causes)))
+        if data:
+            diff.flags.append(Flag(DATA_LOSS, urn, label, f"re-created, and {what}"))
+    if base.get("protect") and not head.get("protect"):
+        diff.flags.append(
+            Flag(DATA_LOSS, urn, label, "`protect` removed: a later change can delete it")
+        )
+    if base.get("retain_on_delete") and not head.get("retain_on_delete"):
+        diff.flags.append(
+            Flag(
+                DATA_LOSS,
+                urn,
+                label,
+                "`retainOnDelete` removed: removing it from the program will delete it",
+            )
+        )
+    if head["type"] == S3_BUCKET:
+        before = (base.get("inputs") or {}).get("forceDestroy")
+        after = (head.get("inputs") or {}).get("forceDestroy")
+        if after is True and before is not True:
+            diff.flags.append(
+                Flag(
+                    DATA_LOSS,
+                    urn,
+                    label,
+                    "`forceDestroy` turned on: deleting the bucket also deletes every object",
+                )
+            )
+
+
+def _renames(
+    removed: list[dict[str, Any]], added: list[dict[str, Any]]
+) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """Pairs that look like one resource under a new URN (same type; same name or same parent)."""
+    pairs = []
+    free = list(added)
+    for old in removed:
+        same_type = [a for a in free if a["type"] == old["type"]]
+        match = [a for a in same_type if a["name"] == old["name"]]
+        if not match:
+            siblings = [a for a in same_type if a.get("parent") == old.get("parent")]
+            match = siblings if len(siblings) == 1 else []
+        if match:
+            pairs.append((old, match[0]))
+            free.remove(match[0])
+    return pairs
+
+
+def compare(base: Plan, head: Plan) -> Diff:
+    """The change from ``base`` to ``head``; raise PlanError if they are not the same stack."""
+    if base.project != head.project:
+        raise PlanError(
+            f"the plans are of different projects: {base.path} is {base.project!r},"
+            f" {head.path} is {head.project!r}"
+        )
+    if base.stack != head.stack:
+        raise PlanError(
+            f"the plans are of different stacks: {base.path} is {base.stack!r},"
+            f" {head.path} is {head.stack!r}; diff each stack against its own base"
+        )
+    diff = Diff(base, head)
+    moves = _aws_region_moves(base, head)
+    for urn, old in base.resources.items():
+        new = head.resources.get(urn)
+        if new is None:
+            diff.removed.append(old)
+            continue
+        changes = _changes(old.get("inputs") or {}, new.get("inputs") or {})
+        changes += _option_changes(old, new)
+        if changes:
+            diff.changed.append((old, new, changes))
+        if changes or (new.get("provider") in moves and new["type"].startswith("aws:")):
+            _flag_changed(diff, old, new, changes, moves)
+    diff.added = [r for urn, r in head.resources.items() if urn not in base.resources]
+    diff.renames = _renames(diff.removed, diff.added)
+    renamed = {id(old): new for old, new in diff.renames}
+    for old in diff.removed:
+        if is_data_bearing(old["type"], protected=bool(old.get("protect"))):
+            what = DATA_BEARING.get(old["type"], "the program protects it: it holds state")
+            new = renamed.get(id(old))
+            hint = (
+                f" (renamed to `{new['name']}`? without `aliases` Pulumi deletes the old one)"
+                if new
+                else ""
+            )
+            guard = ""
+            if old.get("protect"):
+                guard = "; it is protected, so `pulumi up` stops until it is unprotected"
+            if old.get("retain_on_delete"):
+                guard += "; retainOnDelete leaves it in the cloud, unmanaged"
+            message = f"removed{hint}: {what}{guard}"
+            diff.flags.append(Flag(DATA_LOSS, old["urn"], _label(old), message))
+    diff.output_changes = _changes(base.outputs, head.outputs)
+    order = {kind: i for i, kind in enumerate(FLAG_ORDER)}
+    diff.flags.sort(key=lambda f: (order[f.kind], f.urn))
+    return diff
+
+
+# --- rendering -----------------------------------------------------------------------------------
+
+
+def _mask(path: str, value: Any) -> Any:
+    secret_looking = isinstance(value, str) and (
+        looks_like_secret_key(path) or _PEM_OR_KEY.search(value) is not None
+    )
+    return SECRET if secret_looking else value
+
+
+def _show(value: Any, path: str = "") -> str:
+    if value is _MISSING:
+        return "—"
+    value = _mask(path, value)
+    text = json.dumps(value) if not isinstance(value, str) else value
+    if len(text) > _MAX_VALUE:
+        text = text[: _MAX_VALUE - 1] + "…"
+    text = text.replace("`", "'").replace("|", "\\|").replace("\n", " ")
+    return f"`{text}`"
+
+
+def _resource_table(resource: Mapping[str, Any]) -> list[str]:
+    lines = ["| property | value |", "| --- | --- |"]
+    for path, value in _leaves(resource.get("inputs") or {}):
+        if path:
+            lines.append(f"| `{path}` | {_show(value, path)} |")
+    flags = [f for f in ("protect", "retain_on_delete") if resource.get(f)]
+    if flags:
+        lines.append(f"| (options) | {', '.join(flags)} |")
+    return lines
+
+
+def render_markdown(diff: Diff) -> str:
+    """The PR-comment section for one stack."""
+    stack = diff.head.stack
+    counts = {kind: len([f for f in diff.flags if f.kind == kind]) for kind in FLAG_ORDER}
+    summary = f"{len(diff.added)} added · {len(diff.removed)} removed · {len(diff.changed)} changed"
+    shown_flags = ", ".join(f"{n} {kind}" for kind, n in counts.items() if n) or "no flags"
+    lines = [f"### Stack `{stack}`: {shown_flags} · {summary}", ""]
+    if not (diff.added or diff.removed or diff.changed or diff.output_changes):
+        lines += ["No change to this stack's resources or outputs.", ""]
+        return "\n".join(lines)
+    if diff.blocking:
+        lines += [
+            "> [!CAUTION]",
+            "> This change can destroy data or move it across a border. It needs an explicit"
+            " approval: see *Reviewing infrastructure changes* in the README.",
+            "",
+        ]
+    if diff.flags:
+        lines += ["| flag | resource | why |", "| --- | --- | --- |"]
+        lines += [f"| **{f.kind.upper()}** | {f.label} | {f.message} |" for f in diff.flags]
+        lines.append("")
+        for kind in FLAG_ORDER:
+            if counts[kind]:
+                lines.append(f"- **{kind.upper()}**: {FLAG_MEANING[kind]}.")
+        lines.append("")
+    if diff.renames:
+        lines.append("**Renames** (a new URN is a remove plus an add; keep the resource with")
+        lines.append("`opts=pulumi.ResourceOptions(aliases=[...])` naming the old one):")
+        lines += [f"- {_label(old)} → `{new['name']}`" for old, new in diff.renames]
+        lines.append("")
+    for title, group in (("Added", diff.added), ("Removed", diff.removed)):
+        if not group:
+            continue
+        lines += [f"<details><summary>{title} ({len(group)})</summary>", ""]
+        for resource in group:
+            lines += [f"**{_label(resource)}** `{resource['type']}`", ""]
+            lines += _resource_table(resource)
+            lines.append("")
+        lines += ["</details>", ""]
+    if diff.changed:
+        lines += [f"<details open><summary>Changed ({len(diff.changed)})</summary>", ""]
+        for _old, new, changes in diff.changed:
+            lines += [f"**{_label(new)}** `{new['type']}`", ""]
+            lines += ["| property | before | after |", "| --- | --- | --- |"]
+            lines += [
+                f"| `{c.path}` | {_show(c.before, c.path)} | {_show(c.after, c.path)} |"
+                for c in changes
+            ]
+            lines.append("")
+        lines += ["</details>", ""]
+    if diff.output_changes:
+        lines += ["<details><summary>Stack outputs</summary>", ""]
+        lines += ["| output | before | after |", "| --- | --- | --- |"]
+        lines += [
+            f"| `{c.path}` | {_show(c.before, c.path)} | {_show(c.after, c.path)} |"
+            for c in diff.output_changes
+        ]
+        lines += ["", "</details>", ""]
+    lines.append(
+        f"<sub>Offline plan (no credentials, no state): secrets show as `{SECRET}`, so a change"
+        " to a secret value alone does not appear. `pulumi preview` is the final word.</sub>"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def main(base_path: str, head_path: str, *, output: str | None = None) -> int:
+    """Compare two plan files and print the Markdown; the exit status as described above."""
+    try:
+        diff = compare(load_plan(base_path), load_plan(head_path))
+    except PlanError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    text = render_markdown(diff)
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return diff.exit_status
