@@ -1,0 +1,49 @@
+"""Plans of the example stacks for the review tools, and a way to plan edited copies of them."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra.plan import plan_stack, render_json
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def eu_prod_plan() -> dict[str, Any]:
+    return json.loads(render_json(plan_stack("eu-prod")))
+
+
+@pytest.fixture
+def write_plan(tmp_path: Path) -> Callable[[str, dict[str, Any]], str]:
+    """Write a plan document to ``tmp_path/<name>.json`` and return its path."""
+
+    def write(name: str, plan: dict[str, Any]) -> str:
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(plan, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        return str(path)
+
+    return write
+
+
+@pytest.fixture
+def project_copy(tmp_path: Path) -> Callable[[str, Callable[[str], str]], Path]:
+    """A copy of the project's config files with one stack file edited; returns its folder."""
+
+    def copy(stack: str, edit: Callable[[str], str]) -> Path:
+        folder = tmp_path / "project"
+        folder.mkdir(exist_ok=True)
+        shutil.copy(ROOT / "Pulumi.yaml", folder / "Pulumi.yaml")
+        text = (ROOT / f"Pulumi.{stack}.yaml").read_text(encoding="utf-8")
+        edited = edit(text)
+        assert edited != text, "the edit changed nothing"
+        (folder / f"Pulumi.{stack}.yaml").write_text(edited, encoding="utf-8")
+        return folder
+
+    return copy
