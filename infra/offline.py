@@ -28,11 +28,11 @@ from pulumi.runtime.sync_await import _sync_await
 
 from infra.residency import partition_of
 from infra.settings import PROJECT
+from infra.stack_config import SECRET
 
 __all__ = ["SECRET", "UNKNOWN", "OfflineMocks", "PlannedResource", "Synthesis", "synthesize"]
 
 PROGRAM = Path(__file__).resolve().parent / "__main__.py"
-SECRET = "[secret]"
 UNKNOWN = "[unknown]"
 
 # Signatures of Pulumi's wire format (sdk/python/lib/pulumi/runtime/rpc.py).

@@ -1,26 +1,21 @@
 """The offline plan: a stack's config files in, what ``pulumi up`` would create out.
 
-Reads ``Pulumi.yaml`` and ``Pulumi.<stack>.yaml`` the way the Pulumi CLI does (project-level
-defaults, then the stack's values; structured values passed as JSON), runs the real program
-under mocks, and renders the result as a table for people or as stable JSON for machines and
-diffs. Encrypted (``secure:``) values cannot be read without the stack's secrets provider; they
-stay masked and so does every secret the program derives.
+Reads the stack's config files the way the Pulumi CLI does (``infra.stack_config``), runs the
+real program under mocks, and renders the result as a table for people or as stable JSON for
+machines and diffs. Encrypted config values and every secret the program derives stay masked.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from infra.offline import SECRET, Synthesis, synthesize
+from infra.offline import Synthesis, synthesize
+from infra.stack_config import PROJECT_ROOT, SECRET, StackConfigError, load_stack_config
 
 __all__ = ["StackConfigError", "load_stack_config", "plan_stack", "render_json", "render_table"]
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Inputs that identify rather than describe; they make the table wide and say little.
 _QUIET_INPUTS = {
     "accountId",
@@ -32,68 +27,6 @@ _QUIET_INPUTS = {
     "skipRegionValidation",
 }
 _MAX_CELL = 48
-
-
-class StackConfigError(ValueError):
-    """A stack's config file is missing or unreadable."""
-
-
-@dataclass(frozen=True)
-class StackConfig:
-    project: str
-    values: dict[str, str]
-    secret_keys: list[str]
-
-
-def _as_config_string(value: Any) -> str:
-    # The engine hands the program strings: structured values as JSON, booleans lowercase.
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    return json.dumps(value)
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise StackConfigError(f"{path} does not exist") from None
-    except yaml.YAMLError as error:
-        raise StackConfigError(f"{path} is not valid YAML: {error}") from None
-    if not isinstance(data, dict):
-        raise StackConfigError(f"{path} must hold a mapping")
-    return data
-
-
-def _qualify(project: str, key: str) -> str:
-    return key if ":" in key else f"{project}:{key}"
-
-
-def load_stack_config(stack: str, project_dir: Path = PROJECT_ROOT) -> StackConfig:
-    """Merge project-level and stack config into the ``"ns:key" -> str`` map the engine passes."""
-    project_file = _read_yaml(project_dir / "Pulumi.yaml")
-    project = str(project_file.get("name", ""))
-    if not project:
-        raise StackConfigError(f"{project_dir / 'Pulumi.yaml'} has no project name")
-    values: dict[str, str] = {}
-    secret_keys: list[str] = []
-    for key, spec in (project_file.get("config") or {}).items():
-        # Project-level config is either a bare value or a schema with `value` / `default`.
-        if isinstance(spec, dict) and ("value" in spec or "default" in spec):
-            spec = spec.get("value", spec.get("default"))
-        values[_qualify(project, key)] = _as_config_string(spec)
-    stack_file = project_dir / f"Pulumi.{stack}.yaml"
-    for key, value in (_read_yaml(stack_file).get("config") or {}).items():
-        name = _qualify(project, key)
-        if isinstance(value, dict) and set(value) == {"secure"}:
-            values[name] = SECRET
-            secret_keys.append(name)
-        else:
-            values[name] = _as_config_string(value)
-    return StackConfig(project=project, values=values, secret_keys=secret_keys)
 
 
 def plan_stack(stack: str, project_dir: Path = PROJECT_ROOT) -> Synthesis:
