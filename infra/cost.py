@@ -1,9 +1,9 @@
 """What a video workload costs a month on R2 + Cloudflare's CDN versus S3 + CloudFront.
 
-Pure functions over a frozen :class:`Workload`; every price comes from ``infra/prices.json``
-(each figure with its source and the day it was checked), none is written here. Units: GB is
+Pure functions over a frozen ``Workload`` (``infra/workload.py``) and the checked price list
+(``infra/prices.py``, figures in ``infra/prices.json``); nothing is priced here. Units: GB is
 10^9 bytes, TB 10^12, PB 10^15, as cloud price lists use them; money is USD per month unless a
-name says otherwise. :func:`main` is the ``cost`` command that ``infra/cli.py`` dispatches to.
+name says otherwise. ``main`` is the ``cost`` command that ``infra/cli.py`` dispatches to.
 
 References: https://developers.cloudflare.com/r2/pricing/ ,
 https://aws.amazon.com/cloudfront/pricing/ , https://aws.amazon.com/s3/pricing/
@@ -12,405 +12,50 @@ https://aws.amazon.com/cloudfront/pricing/ , https://aws.amazon.com/s3/pricing/
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import math
-import re
 import sys
-from collections.abc import Mapping, Sequence
-from dataclasses import MISSING, asdict, dataclass, fields
-from datetime import date
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
-import yaml
+from infra.prices import Prices, load_prices, tiered_cost_usd
+from infra.stack_config import PROJECT_ROOT
+from infra.workload import (
+    CONFIG_KEY,
+    FIELDS,
+    REQUIRED,
+    Workload,
+    example_hint,
+    flag_name,
+    load_stack_workload,
+    workload_from_mapping,
+)
 
 __all__ = [
     "BYTES_PER_GB",
-    "CONFIG_KEY",
-    "PRICES_PATH",
     "CostLines",
     "Estimate",
     "MigrationCost",
-    "Prices",
-    "Tier",
     "Volumes",
-    "Workload",
+    "as_dict",
     "estimate",
-    "load_prices",
-    "load_stack_workload",
     "main",
     "migration_cost",
     "payback_months",
     "r2_cloudflare_month",
     "render",
     "s3_cloudfront_month",
-    "tiered_cost_usd",
     "volumes",
-    "workload_from_mapping",
 ]
 
 BYTES_PER_GB = 1e9
 GB_PER_TB = 1000.0
 GB_PER_PB = 1e6
-PRICES_PATH = Path(__file__).with_name("prices.json")
-PROJECT = "r2-video"
-CONFIG_KEY = f"{PROJECT}:workload"
-# Pulumi.yaml and the Pulumi.<stack>.yaml files sit at the repository root, one level up.
-DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent.parent
 FORMATS = ("table", "json", "markdown")
 
 _SECONDS_PER_HOUR = 3600.0
 _SECONDS_PER_MINUTE = 60.0
 _BITS_PER_BYTE = 8.0
-_STACK_NAME = re.compile(r"[A-Za-z0-9_.-]+")
-
-
-# --------------------------------------------------------------------------- the workload
-
-
-class _Spec(NamedTuple):
-    meaning: str
-    minimum: float
-    maximum: float
-    example: str
-    above_minimum: bool = False  # True when the minimum itself is not allowed
-
-
-# One line per field: what it means, the plausible range, and a value to show in an example.
-# The upper bounds catch unit mistakes (GB typed as TB, kbps as Mbps), not real platforms.
-_SPECS: dict[str, _Spec] = {
-    "r2_standard_tb": _Spec("TB stored in R2 Standard", 0, 1e6, "120"),
-    "r2_ia_tb": _Spec("TB stored in R2 Infrequent Access", 0, 1e6, "0"),
-    "s3_standard_tb": _Spec("TB the same renditions would take in S3 Standard", 0, 1e6, "120"),
-    "encoded_minutes": _Spec("minutes of video encoded per month", 0, 1e9, "60000"),
-    "rendition_kbps": _Spec(
-        "the rendition ladder, one bitrate in kbps per rendition",
-        0,
-        1e6,
-        "[400, 1200, 3500]",
-        above_minimum=True,
-    ),
-    "viewer_hours": _Spec("hours watched per month", 0, 1e11, "10000000"),
-    "avg_bitrate_mbps": _Spec(
-        "average delivered bitrate in Mbps", 0, 1000, "1.1", above_minimum=True
-    ),
-    "cdn_hit_ratio": _Spec("fraction of viewer requests served from the CDN cache", 0, 1, "0.95"),
-    "segment_seconds": _Spec("segment duration in seconds", 0, 60, "6", above_minimum=True),
-    "viewer_requests_per_segment": _Spec(
-        "viewer requests per segment played, manifests included", 1, 100, "1.1"
-    ),
-    "writes_per_segment": _Spec(
-        "object writes per encoded segment per rendition, manifests included", 1, 100, "1"
-    ),
-    "ia_read_share": _Spec(
-        "fraction of origin reads that hit Infrequent Access objects", 0, 1, "0.05"
-    ),
-    "migrate_tb": _Spec("TB to copy from S3 to R2 once", 0, 1e6, "120"),
-}
-
-
-def _range_text(spec: _Spec) -> str:
-    low = f"greater than {spec.minimum:g}" if spec.above_minimum else f"at least {spec.minimum:g}"
-    return f"{low} and at most {spec.maximum:g}"
-
-
-def _check_number(name: str, value: object, spec: _Spec) -> float:
-    """The value as a float, or ValueError naming the field and the range it must lie in."""
-    # bool is an int in Python; a YAML `true` is never a quantity.
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(
-            f"workload.{name} must be a number ({spec.meaning}), got {value!r}: "
-            f"write it as e.g. {spec.example}"
-        )
-    number = float(value)
-    if not math.isfinite(number):
-        raise ValueError(f"workload.{name} must be a finite number ({spec.meaning}), got {value!r}")
-    too_low = number <= spec.minimum if spec.above_minimum else number < spec.minimum
-    if too_low or number > spec.maximum:
-        raise ValueError(
-            f"workload.{name} must be {_range_text(spec)} ({spec.meaning}), got {value!r}"
-        )
-    return number
-
-
-@dataclass(frozen=True, kw_only=True)
-class Workload:
-    """One platform's month: what it stores, encodes and serves. Validated on construction."""
-
-    r2_standard_tb: float
-    """TB of renditions kept in R2 Standard (average over the month)."""
-    s3_standard_tb: float
-    """TB the same renditions take in S3 Standard in the comparison column."""
-    encoded_minutes: float
-    """Minutes of video encoded (and written once per rendition) per month."""
-    rendition_kbps: tuple[float, ...]
-    """The ladder: one bitrate in kbps per rendition written for every encoded minute."""
-    viewer_hours: float
-    """Hours watched per month."""
-    avg_bitrate_mbps: float
-    """Average bitrate actually delivered to viewers, in Mbps."""
-    cdn_hit_ratio: float
-    """Fraction of viewer requests (and bytes) served from the CDN cache, 0 to 1."""
-    r2_ia_tb: float = 0.0
-    """TB of renditions kept in R2 Infrequent Access."""
-    segment_seconds: float = 6.0
-    """Segment duration; turns hours into segment requests and writes."""
-    viewer_requests_per_segment: float = 1.1
-    """Requests per segment played: the segment plus its share of manifest and init fetches."""
-    writes_per_segment: float = 1.0
-    """Object writes per encoded segment per rendition (raise it to count manifests)."""
-    ia_read_share: float | None = None
-    """Share of origin reads served from IA; None means IA's share of the stored bytes."""
-    migrate_tb: float | None = None
-    """TB copied from S3 to R2 once; None means everything R2 stores."""
-
-    def __post_init__(self) -> None:
-        ladder: object = self.rendition_kbps
-        if isinstance(ladder, str | bytes) or not isinstance(ladder, Sequence) or not ladder:
-            raise ValueError(
-                f"workload.rendition_kbps must be a non-empty list of bitrates in kbps, "
-                f"got {ladder!r}: write it as e.g. {_SPECS['rendition_kbps'].example}"
-            )
-        ladder_kbps = tuple(
-            _check_number("rendition_kbps", kbps, _SPECS["rendition_kbps"]) for kbps in ladder
-        )
-        # A list passed in is stored as a tuple so the frozen workload is hashable and stable.
-        object.__setattr__(self, "rendition_kbps", ladder_kbps)
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name == "rendition_kbps" or value is None:
-                continue
-            object.__setattr__(self, f.name, _check_number(f.name, value, _SPECS[f.name]))
-        if self.ia_read_share and not self.r2_ia_tb:
-            raise ValueError(
-                f"workload.ia_read_share is {self.ia_read_share!r} but workload.r2_ia_tb is 0: "
-                "nothing can be read from Infrequent Access; set r2_ia_tb or drop ia_read_share"
-            )
-
-    @property
-    def origin_ia_share(self) -> float:
-        """Share of origin reads that hit Infrequent Access objects."""
-        if self.ia_read_share is not None:
-            return self.ia_read_share
-        stored_tb = self.r2_standard_tb + self.r2_ia_tb
-        return self.r2_ia_tb / stored_tb if stored_tb else 0.0
-
-    @property
-    def migration_tb(self) -> float:
-        """TB the one-off copy moves out of S3."""
-        if self.migrate_tb is not None:
-            return self.migrate_tb
-        return self.r2_standard_tb + self.r2_ia_tb
-
-
-# The fields without a default: a stack file (or the flags) must give each of them.
-_REQUIRED = tuple(f.name for f in fields(Workload) if f.default is MISSING)
-
-
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
-def _missing_message(name: str) -> str:
-    spec = _SPECS[name]
-    example = "400" if name == "rendition_kbps" else spec.example
-    path = f"workload.{name}[0]" if name == "rendition_kbps" else f"workload.{name}"
-    return (
-        f"workload.{name} is missing ({spec.meaning}): set it with "
-        f"pulumi config set --path '{path}' {example}, or pass {_flag(name)}"
-    )
-
-
-def _coerce(name: str, value: object) -> object:
-    """A config or flag value as the type Workload expects; numbers may arrive as strings.
-
-    ``pulumi config set --path`` stores integers as numbers but decimals such as 0.95 as strings,
-    so a numeric string is accepted; anything else is left for Workload to reject by name.
-    """
-    if isinstance(value, Mapping) and "secure" in value:
-        raise ValueError(
-            f"workload.{name} is encrypted (a Pulumi secret); the cost model needs a plain "
-            f"number: set it again without --secret"
-        )
-    if name == "rendition_kbps":
-        if isinstance(value, str):
-            parts = [part.strip() for part in value.split(",") if part.strip()]
-            return tuple(_coerce_scalar(name, part) for part in parts)
-        if isinstance(value, Sequence):
-            return tuple(_coerce_scalar(name, item) for item in value)
-        return value
-    return _coerce_scalar(name, value)
-
-
-def _coerce_scalar(name: str, value: object) -> object:
-    if isinstance(value, str):
-        try:
-            return float(value.strip())
-        except ValueError:
-            raise ValueError(
-                f"workload.{name} must be a number ({_SPECS[name].meaning}), got {value!r}: "
-                f"write it as e.g. {_SPECS[name].example}"
-            ) from None
-    return value
-
-
-def workload_from_mapping(data: Mapping[str, object]) -> Workload:
-    """A Workload from the snake_case mapping under ``r2-video:workload`` (or merged flags)."""
-    unknown = sorted(set(data) - set(_SPECS))
-    if unknown:
-        raise ValueError(
-            f"unknown workload field(s) {', '.join('workload.' + k for k in unknown)}; "
-            f"known fields: {', '.join(_SPECS)}"
-        )
-    for name in _REQUIRED:
-        if data.get(name) is None:
-            raise ValueError(_missing_message(name))
-    values: dict[str, Any] = {
-        name: _coerce(name, value) for name, value in data.items() if value is not None
-    }
-    return Workload(**values)
-
-
-# --------------------------------------------------------------------------- the prices
-
-
-@dataclass(frozen=True)
-class Tier:
-    """One volume tier: the next ``width_gb`` GB (None: all the rest) at ``usd_per_gb``."""
-
-    width_gb: float | None
-    usd_per_gb: float
-
-
-@dataclass(frozen=True, kw_only=True)
-class Prices:
-    """The figures of ``prices.json`` the model uses, by name with their units."""
-
-    r2_storage_usd_per_gb_month: float
-    r2_class_a_usd_per_million: float
-    r2_class_b_usd_per_million: float
-    r2_egress_usd_per_gb: float
-    r2_free_storage_gb_month: float
-    r2_free_class_a_per_month: float
-    r2_free_class_b_per_month: float
-    r2_ia_storage_usd_per_gb_month: float
-    r2_ia_retrieval_usd_per_gb: float
-    r2_ia_class_a_usd_per_million: float
-    r2_ia_class_b_usd_per_million: float
-    cloudflare_requests_usd_per_10k: float
-    s3_storage_tiers: tuple[Tier, ...]
-    s3_put_usd_per_thousand: float
-    s3_get_usd_per_thousand: float
-    s3_retrieval_usd_per_gb: float
-    s3_to_cloudfront_usd_per_gb: float
-    s3_transfer_out_tiers: tuple[Tier, ...]
-    cloudfront_transfer_out_tiers: tuple[Tier, ...]
-    cloudfront_https_usd_per_10k: float
-    cloudfront_free_transfer_gb_per_month: float
-    cloudfront_free_requests_per_month: float
-    as_of: str
-    """The oldest ``as_of`` date among the figures: how fresh the whole set is."""
-
-
-# Where each Prices field lives in prices.json (section, figure).
-PRICE_FIGURES: dict[str, tuple[str, str]] = {
-    "r2_storage_usd_per_gb_month": ("r2_standard", "storage_usd_per_gb_month"),
-    "r2_class_a_usd_per_million": ("r2_standard", "class_a_usd_per_million"),
-    "r2_class_b_usd_per_million": ("r2_standard", "class_b_usd_per_million"),
-    "r2_egress_usd_per_gb": ("r2_standard", "egress_usd_per_gb"),
-    "r2_free_storage_gb_month": ("r2_standard", "free_storage_gb_month"),
-    "r2_free_class_a_per_month": ("r2_standard", "free_class_a_per_month"),
-    "r2_free_class_b_per_month": ("r2_standard", "free_class_b_per_month"),
-    "r2_ia_storage_usd_per_gb_month": ("r2_infrequent_access", "storage_usd_per_gb_month"),
-    "r2_ia_retrieval_usd_per_gb": ("r2_infrequent_access", "retrieval_usd_per_gb"),
-    "r2_ia_class_a_usd_per_million": ("r2_infrequent_access", "class_a_usd_per_million"),
-    "r2_ia_class_b_usd_per_million": ("r2_infrequent_access", "class_b_usd_per_million"),
-    "cloudflare_requests_usd_per_10k": ("cloudflare_cdn", "requests_usd_per_10k"),
-    "s3_storage_tiers": ("s3_standard", "storage_tiers"),
-    "s3_put_usd_per_thousand": ("s3_standard", "put_usd_per_thousand"),
-    "s3_get_usd_per_thousand": ("s3_standard", "get_usd_per_thousand"),
-    "s3_retrieval_usd_per_gb": ("s3_standard", "retrieval_usd_per_gb"),
-    "s3_to_cloudfront_usd_per_gb": ("s3_standard", "transfer_to_cloudfront_usd_per_gb"),
-    "s3_transfer_out_tiers": ("s3_standard", "transfer_out_internet_tiers"),
-    "cloudfront_transfer_out_tiers": ("cloudfront", "transfer_out_tiers"),
-    "cloudfront_https_usd_per_10k": ("cloudfront", "https_requests_usd_per_10k"),
-    "cloudfront_free_transfer_gb_per_month": ("cloudfront", "free_transfer_out_gb_per_month"),
-    "cloudfront_free_requests_per_month": ("cloudfront", "free_requests_per_month"),
-}
-
-
-def _price_number(where: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValueError(f"{where} must be a finite number, got {value!r}")
-    if value < 0:
-        raise ValueError(f"{where} must not be negative, got {value!r}")
-    return float(value)
-
-
-def _figure(doc: Mapping[str, Any], section: str, name: str) -> tuple[object, str]:
-    """The figure's value (a number or tiers) and its as_of date, after checking provenance."""
-    where = f"prices.json {section}.{name}"
-    figure = doc.get(section, {}).get(name)
-    if not isinstance(figure, Mapping):
-        raise ValueError(f"{where} is missing")
-    source, as_of = figure.get("source"), figure.get("as_of")
-    if not isinstance(source, str) or not source.startswith("https://"):
-        raise ValueError(f"{where} needs a 'source' https URL, got {source!r}")
-    try:
-        date.fromisoformat(str(as_of))
-    except ValueError:
-        raise ValueError(f"{where} needs an 'as_of' date (YYYY-MM-DD), got {as_of!r}") from None
-    if "tiers" in figure:
-        return _tiers(where, figure["tiers"]), str(as_of)
-    return _price_number(f"{where}.value", figure.get("value")), str(as_of)
-
-
-def _tiers(where: str, raw: object) -> tuple[Tier, ...]:
-    if not isinstance(raw, list) or not raw:
-        raise ValueError(f"{where}.tiers must be a non-empty list")
-    tiers: list[Tier] = []
-    for index, item in enumerate(raw):
-        at = f"{where}.tiers[{index}]"
-        if not isinstance(item, Mapping):
-            raise ValueError(f"{at} must be an object with width_gb and usd_per_gb")
-        last = index == len(raw) - 1
-        width = item.get("width_gb")
-        # Only the last tier is open-ended, so every GB has exactly one rate.
-        if last != (width is None):
-            raise ValueError(f"{at}.width_gb must be null on the last tier and only there")
-        width_gb = None if width is None else _price_number(f"{at}.width_gb", width)
-        if width_gb == 0:
-            raise ValueError(f"{at}.width_gb must be positive")
-        tiers.append(Tier(width_gb, _price_number(f"{at}.usd_per_gb", item.get("usd_per_gb"))))
-    return tuple(tiers)
-
-
-def load_prices(path: Path = PRICES_PATH) -> Prices:
-    """Read and check the price file: every figure needs a source URL and an as_of date."""
-    doc = json.loads(path.read_text(encoding="utf-8"))
-    values: dict[str, Any] = {}
-    dates: list[str] = []
-    for attr, (section, name) in PRICE_FIGURES.items():
-        values[attr], as_of = _figure(doc, section, name)
-        dates.append(as_of)
-    return Prices(**values, as_of=min(dates))
-
-
-# --------------------------------------------------------------------------- the arithmetic
-
-
-def tiered_cost_usd(quantity_gb: float, tiers: Sequence[Tier]) -> float:
-    """Cost of ``quantity_gb`` through volume tiers: each GB at the rate of the tier it falls in."""
-    cost_usd = 0.0
-    remaining_gb = quantity_gb
-    for tier in tiers:
-        if remaining_gb <= 0:
-            break
-        in_tier_gb = remaining_gb if tier.width_gb is None else min(remaining_gb, tier.width_gb)
-        cost_usd += in_tier_gb * tier.usd_per_gb
-        remaining_gb -= in_tier_gb
-    return cost_usd
 
 
 def _per(count: float, unit: float, price_usd: float) -> float:
@@ -615,8 +260,6 @@ def estimate(w: Workload, p: Prices) -> Estimate:
     )
 
 
-# --------------------------------------------------------------------------- the report
-
 _LINES = (
     ("storage_usd", "Storage"),
     ("writes_usd", "Writes (R2 Class A / S3 PUT)"),
@@ -759,61 +402,6 @@ def render(est: Estimate, fmt: str, *, title: str = "Delivery cost per month") -
     raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
 
 
-# --------------------------------------------------------------------------- stack config
-
-
-def _example_hint(stack: str) -> str:
-    return (
-        f"set it with e.g. pulumi config set --stack {stack} --path "
-        f"'workload.viewer_hours' 10000000 (one line per field; see docs/cost.md for the "
-        f"full block to paste under config:)"
-    )
-
-
-def load_stack_workload(stack: str, config_dir: Path) -> Mapping[str, object] | None:
-    """The ``r2-video:workload`` mapping of ``Pulumi.<stack>.yaml``, or None when it is absent."""
-    if not _STACK_NAME.fullmatch(stack):
-        raise ValueError(
-            f"--stack must be a stack name such as eu-prod (letters, digits, '-', '_', '.'), "
-            f"got {stack!r}"
-        )
-    path = config_dir / f"Pulumi.{stack}.yaml"
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ValueError(
-            f"{path} does not exist: create the stack file or point --config-dir at the folder "
-            f"holding Pulumi.{stack}.yaml"
-        ) from None
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise ValueError(f"{path} is not valid YAML: {err}") from None
-    doc = {} if doc is None else doc
-    if not isinstance(doc, Mapping):
-        raise ValueError(f"{path} must be a YAML mapping with a 'config:' section")
-    config = doc.get("config") or {}
-    if not isinstance(config, Mapping):
-        raise ValueError(f"{path}: 'config:' must be a mapping of '{PROJECT}:<key>' entries")
-    if CONFIG_KEY not in config and "workload" in config:
-        raise ValueError(
-            f"{path} has 'workload' without the project prefix: the key is {CONFIG_KEY}"
-        )
-    raw = config.get(CONFIG_KEY)
-    if raw is None:
-        return None
-    if isinstance(raw, str):
-        # `pulumi config set workload '{...}'` (without --path) stores the JSON as a string.
-        with contextlib.suppress(json.JSONDecodeError):
-            raw = json.loads(raw)
-    if not isinstance(raw, Mapping):
-        raise ValueError(
-            f"{path}: {CONFIG_KEY} must be a mapping of workload fields, got {raw!r}; "
-            + _example_hint(stack)
-        )
-    return {str(key): value for key, value in raw.items()}
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cost",
@@ -827,14 +415,16 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--config-dir",
         type=Path,
-        default=DEFAULT_CONFIG_DIR,
+        default=PROJECT_ROOT,
         help="folder holding Pulumi.<stack>.yaml (default: the repository root)",
     )
     parser.add_argument("--format", choices=FORMATS, default="table")
     overrides = parser.add_argument_group("workload overrides (win over the stack file)")
-    for name, spec in _SPECS.items():
+    for name, spec in FIELDS.items():
         extra = ", comma-separated" if name == "rendition_kbps" else ""
-        overrides.add_argument(_flag(name), dest=name, metavar="N", help=f"{spec.meaning}{extra}")
+        overrides.add_argument(
+            flag_name(name), dest=name, metavar="N", help=f"{spec.meaning}{extra}"
+        )
     return parser
 
 
@@ -845,12 +435,12 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits on --help (0) and on usage errors (2)
         return exc.code if isinstance(exc.code, int) else 2
-    overrides = {name: getattr(args, name) for name in _SPECS if getattr(args, name) is not None}
+    overrides = {name: getattr(args, name) for name in FIELDS if getattr(args, name) is not None}
     try:
         from_file = load_stack_workload(args.stack, args.config_dir)
-        if from_file is None and not set(_REQUIRED) <= set(overrides):
+        if from_file is None and not set(REQUIRED) <= set(overrides):
             raise ValueError(
-                f"Pulumi.{args.stack}.yaml has no {CONFIG_KEY}; {_example_hint(args.stack)}"
+                f"Pulumi.{args.stack}.yaml has no {CONFIG_KEY}; {example_hint(args.stack)}"
             )
         workload = workload_from_mapping({**(from_file or {}), **overrides})
         report = render(

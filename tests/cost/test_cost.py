@@ -13,10 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from infra import cost
+from infra import cost, prices, workload
 
-RAW: dict[str, Any] = json.loads(cost.PRICES_PATH.read_text(encoding="utf-8"))
-PRICES = cost.load_prices()
+RAW: dict[str, Any] = json.loads(prices.PRICES_PATH.read_text(encoding="utf-8"))
+PRICES = prices.load_prices()
 
 # Hypothesis runs the same examples every time: the suite stays deterministic.
 _DETERMINISTIC = settings(derandomize=True, max_examples=150, deadline=None)
@@ -32,8 +32,8 @@ BASE: dict[str, object] = {
 }
 
 
-def _workload(**changes: object) -> cost.Workload:
-    return cost.workload_from_mapping({**BASE, **changes})
+def _workload(**changes: object) -> workload.Workload:
+    return workload.workload_from_mapping({**BASE, **changes})
 
 
 def _value(section: str, name: str) -> float:
@@ -76,7 +76,7 @@ def test_every_price_is_a_figure_with_a_source_url_and_an_as_of_date() -> None:
 
 def test_the_model_uses_every_figure_in_the_file_and_only_those() -> None:
     figures, _ = _walk(RAW)
-    assert {tuple(p) for p in figures} == set(cost.PRICE_FIGURES.values())
+    assert {tuple(p) for p in figures} == set(prices.PRICE_FIGURES.values())
 
 
 @pytest.mark.parametrize(
@@ -97,7 +97,7 @@ def test_load_prices_refuses_a_figure_it_cannot_trust(
     path = tmp_path / "prices.json"
     path.write_text(json.dumps(doc), encoding="utf-8")
     with pytest.raises(ValueError, match=message):
-        cost.load_prices(path)
+        prices.load_prices(path)
 
 
 def test_r2_figures_are_the_ones_on_the_r2_pricing_page() -> None:
@@ -166,7 +166,7 @@ def test_tiered_cost_charges_each_gb_at_its_own_tier(
     quantity_gb: float, expected_usd: float
 ) -> None:
     tiers = PRICES.cloudfront_transfer_out_tiers
-    assert cost.tiered_cost_usd(quantity_gb, tiers) == pytest.approx(expected_usd)
+    assert prices.tiered_cost_usd(quantity_gb, tiers) == pytest.approx(expected_usd)
 
 
 # --------------------------------------------------------------------------- monotonicity
@@ -184,8 +184,8 @@ def test_more_egress_never_costs_less(a: float, b: float) -> None:
         dear = month(_workload(viewer_hours=high), PRICES)
         assert dear.egress_usd >= cheap.egress_usd
         assert dear.total_usd >= cheap.total_usd
-    assert cost.tiered_cost_usd(high, PRICES.cloudfront_transfer_out_tiers) >= (
-        cost.tiered_cost_usd(low, PRICES.cloudfront_transfer_out_tiers)
+    assert prices.tiered_cost_usd(high, PRICES.cloudfront_transfer_out_tiers) >= (
+        prices.tiered_cost_usd(low, PRICES.cloudfront_transfer_out_tiers)
     )
 
 
@@ -252,14 +252,14 @@ def test_hit_ratio_message_says_what_the_field_is() -> None:
 def test_missing_required_field_is_refused_with_the_command_to_set_it(field: str) -> None:
     data = {k: v for k, v in BASE.items() if k != field}
     with pytest.raises(ValueError) as info:
-        cost.workload_from_mapping(data)
+        workload.workload_from_mapping(data)
     assert f"workload.{field} is missing" in str(info.value)
     assert "pulumi config set --path 'workload." in str(info.value)
 
 
 def test_misspelt_field_is_refused_not_ignored() -> None:
     with pytest.raises(ValueError, match=r"unknown workload field\(s\) workload\.viewer_hour\b"):
-        cost.workload_from_mapping({**BASE, "viewer_hour": 5})
+        workload.workload_from_mapping({**BASE, "viewer_hour": 5})
 
 
 def test_ia_read_share_without_ia_storage_is_refused() -> None:
@@ -269,7 +269,7 @@ def test_ia_read_share_without_ia_storage_is_refused() -> None:
 
 def test_workload_built_directly_is_validated_too() -> None:
     with pytest.raises(ValueError, match=r"workload\.cdn_hit_ratio"):
-        cost.Workload(
+        workload.Workload(
             r2_standard_tb=1,
             s3_standard_tb=1,
             encoded_minutes=1,
@@ -403,6 +403,7 @@ def test_unknown_format_is_refused() -> None:
 
 
 def _stack_file(tmp_path: Path, body: str, stack: str = "eu-prod") -> Path:
+    (tmp_path / "Pulumi.yaml").write_text("name: r2-video\nruntime: python\n", encoding="utf-8")
     (tmp_path / f"Pulumi.{stack}.yaml").write_text(body, encoding="utf-8")
     return tmp_path
 
@@ -477,7 +478,9 @@ def test_main_accepts_every_field_from_flags_when_the_stack_has_no_workload(
         ("config: [unclosed\n", "not valid YAML"),
         ("config:\n  r2-video:jurisdiction: eu\n", "has no r2-video:workload"),
         ("config:\n  r2-video:jurisdiction: eu\n", "pulumi config set --stack eu-prod --path"),
-        ("config:\n  workload:\n    viewer_hours: 1\n", "without the project prefix"),
+        # A bare key belongs to the project, as in Pulumi itself.
+        ("config:\n  workload:\n    viewer_hours: 1\n", "workload.r2_standard_tb is missing"),
+        ("config:\n  r2-video:workload:\n    secure: AAABAG==\n", "is encrypted"),
         ("config:\n  r2-video:workload: 12\n", "must be a mapping"),
         (GOOD_STACK.replace('"0.95"', "2"), "workload.cdn_hit_ratio must be"),
         (
@@ -501,8 +504,17 @@ def test_main_with_a_broken_stack_file_returns_2_and_says_why(
 def test_main_without_the_stack_file_returns_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert cost.main(["--stack", "nope", "--config-dir", str(tmp_path)]) == 2
+    folder = _stack_file(tmp_path, "config: {}\n")
+    assert cost.main(["--stack", "nope", "--config-dir", str(folder)]) == 2
     assert "Pulumi.nope.yaml does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("stack", ["../eu-prod", "a/b", ".."])
+def test_main_refuses_a_path_for_a_stack_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], stack: str
+) -> None:
+    assert cost.main(["--stack", stack, "--config-dir", str(_stack_file(tmp_path, ""))]) == 2
+    assert "is not a stack name" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
