@@ -2,14 +2,18 @@
 
 Non-secret facts come from the JSON that ``pulumi stack output --json --show-secrets`` prints,
 saved to a file named by ``COORDINATOR_STACK_OUTPUTS``; any of them can be set (or overridden)
-by an environment variable. Secrets come from environment variables (on Lambda, the function's
-environment; locally, your shell). A bad or missing setting raises ``ConfigError`` naming the
-variable, never quoting a secret's value.
+by an environment variable. Secrets come from environment variables (locally, your shell) or,
+when ``COORDINATOR_SECRET_ARN`` is set (on Lambda), from one JSON secret in AWS Secrets Manager
+read on the first event (``coordinator/secrets.py``). A bad or missing setting raises
+``ConfigError`` naming the variable, never quoting a secret's value.
 
 Environment variables (stack output key in brackets):
 
 ``COORDINATOR_STACK_OUTPUTS``
     Path to the saved ``pulumi stack output --json --show-secrets`` JSON. Optional.
+``COORDINATOR_SECRET_ARN`` / ``COORDINATOR_SECRET_VERSION``
+    A Secrets Manager secret (and optionally its version id) holding the admin key, token keys
+    and R2 keys as JSON; its values win over the variables below. See ``coordinator/secrets.py``.
 ``COORDINATOR_ADMIN_KEY`` [``coordinator_admin_key``]
     Secret the control plane sends as ``Authorization: Bearer <key>`` to create jobs; 32+
     characters.
@@ -182,6 +186,10 @@ class _Source:
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Settings from ``environ`` (default ``os.environ``) and the stack outputs it names."""
     env = os.environ if environ is None else environ
+    if env.get("COORDINATOR_SECRET_ARN"):
+        from .secrets import overlay_secrets  # imports boto3: only when a secret is configured
+
+        env = overlay_secrets(env)
     outputs_path = env.get("COORDINATOR_STACK_OUTPUTS")
     source = _Source(env, read_stack_outputs(outputs_path) if outputs_path else {})
 
