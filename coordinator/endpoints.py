@@ -6,7 +6,9 @@ string of a bucket-scoped API token, and which location hints make sense. Both t
 program (``infra/``) and the coordinator import this module; it imports nothing from Pulumi.
 
 References: https://developers.cloudflare.com/r2/reference/data-location/ ,
-https://developers.cloudflare.com/r2/api/s3/tokens/
+https://developers.cloudflare.com/r2/api/s3/tokens/ ,
+https://developers.cloudflare.com/data-localization/region-support/ ,
+https://developers.cloudflare.com/data-localization/regional-services/regional-hostnames/
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ from enum import StrEnum
 
 __all__ = [
     "ALLOWED_LOCATION_HINTS",
+    "REGION_KEYS",
     "SIGV4_REGION",
     "Jurisdiction",
     "is_account_id",
     "r2_endpoint",
+    "region_key",
     "token_resource",
 ]
 
@@ -44,6 +48,32 @@ ALLOWED_LOCATION_HINTS: dict[Jurisdiction, frozenset[str]] = {
     Jurisdiction.EU: frozenset({"weur", "eeur"}),
     Jurisdiction.FEDRAMP: frozenset({"wnam", "enam"}),
 }
+
+
+# Regional Services (Data Localization Suite) keeps a hostname's TLS termination and HTTP
+# processing inside one region; a regional hostname names the region by key. Cloudflare documents
+# the regions ("European Union", "FedRAMP Moderate Compliant (Domestic)": FedRAMP-certified data
+# centers in the US) and keys such as "eu" and "us"; the full key list comes from the account's
+# `GET /accounts/{id}/addressing/regional_hostnames/regions`, which answers among others "eu",
+# "isoeu" (ISO 27001 EU), "de", "us" and "fedramp". The jurisdiction <-> key pairing is ours:
+# the first key is the one a stack uses, the others also stay inside the jurisdiction. "us" is not
+# enough for FedRAMP: it allows US data centers that are not FedRAMP-certified.
+REGION_KEYS: dict[Jurisdiction, tuple[str, ...]] = {
+    Jurisdiction.EU: ("eu", "isoeu", "de"),
+    Jurisdiction.FEDRAMP: ("fedramp",),
+}
+
+
+def region_key(jurisdiction: Jurisdiction | str) -> str | None:
+    """The Regional Services key that keeps delivery processing inside ``jurisdiction``.
+
+    None for ``default``: no residency promise, nothing to pin.
+
+    >>> region_key("eu")
+    'eu'
+    """
+    keys = REGION_KEYS.get(Jurisdiction(jurisdiction), ())
+    return keys[0] if keys else None
 
 
 def is_account_id(value: str) -> bool:

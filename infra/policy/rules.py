@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeGuard
 
-from coordinator.endpoints import ALLOWED_LOCATION_HINTS, Jurisdiction
+from coordinator.endpoints import ALLOWED_LOCATION_HINTS, REGION_KEYS, Jurisdiction
 from infra.residency import allowed_region, partition_of, region_rule
 from infra.risk import DATA_BEARING, KMS_KEY, LOG_GROUP, R2_BUCKET, REGIONAL_HOSTNAME, S3_BUCKET
 
@@ -66,13 +66,8 @@ PUBLIC_ACCESS_FLAGS = (
     "restrictPublicBuckets",
 )
 MIN_TLS: tuple[int, ...] = (1, 2)
-# Regional Services region keys that stay inside a jurisdiction. Cloudflare documents the keys
-# (e.g. "eu", "us") per region; the R2 jurisdiction <-> region-key pairing is ours. A jurisdiction
-# missing here places no constraint on a regional hostname.
-REGION_KEYS: dict[Jurisdiction, frozenset[str]] = {
-    Jurisdiction.EU: frozenset({"eu"}),
-    Jurisdiction.FEDRAMP: frozenset({"us"}),
-}
+# Regional Services region keys that stay inside a jurisdiction come from
+# coordinator/endpoints.py (REGION_KEYS); a jurisdiction missing there places no constraint.
 
 
 # --- the neutral view ---------------------------------------------------------------------------
