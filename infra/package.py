@@ -1,0 +1,284 @@
+"""The coordinator's Lambda package: one deterministic zip, built offline from the venv.
+
+``build_package()`` copies ``coordinator/`` and the installed files of its pure-Python runtime
+dependencies (found from ``importlib.metadata``: no pip, no network at build time) into
+``build/coordinator.zip`` (gitignored), and returns its path and digests. Same inputs, same
+bytes: entries sorted by name, every timestamp 1980-01-01 00:00:00, every mode 0644, no
+``__pycache__``/``.pyc``, the installer's own files (``RECORD``, ``INSTALLER``...) left out.
+
+* **No native code**: a ``.so``/``.pyd``/``.dylib`` in the package raises ``PackageError``, so one
+  zip runs on arm64 and x86_64 alike.
+* **boto3 is bundled**, not taken from the Lambda runtime: the runtime's copy changes by region
+  and over time, and the coordinator needs botocore >= 1.36 for the ``when_required`` checksum
+  settings (R2 answers 501 to the CRC32 headers newer clients send by default). botocore's API
+  models are trimmed to the services the coordinator calls (``BOTOCORE_SERVICES``); a call to any
+  other service fails with ``UnknownServiceError``, and the package tests create each client.
+* **Cached by input digest**: the digest covers every entry's name and bytes plus the builder's
+  format version; when ``build/coordinator.zip`` and its sidecar ``.json`` already record that
+  digest the zip is reused (hashing the inputs takes tens of milliseconds; compressing, about a
+  second). The digest, not the zip's SHA-256, is what the program passes as
+  ``source_code_hash``: it depends only on the files, not on the zlib that compressed them.
+
+Run ``python -m infra.package`` to build it and print its size, file count and digests.
+
+References: https://docs.aws.amazon.com/lambda/latest/dg/python-package.html ,
+https://reproducible-builds.org/docs/archives/ , https://github.com/boto/botocore/pull/3277
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import time
+import zipfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from functools import cache
+from importlib import metadata
+from pathlib import Path, PurePosixPath
+
+from packaging.markers import Marker, default_environment
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+__all__ = [
+    "BOTOCORE_SERVICES",
+    "DEFAULT_OUTPUT",
+    "LAMBDA_PYTHON",
+    "RUNTIME_REQUIREMENTS",
+    "LambdaPackage",
+    "PackageError",
+    "build_package",
+    "package_entries",
+]
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OUTPUT = PROJECT_ROOT / "build" / "coordinator.zip"
+# Bump when the archive layout changes, so cached zips of the old layout are rebuilt.
+FORMAT_VERSION = "1"
+
+# The distributions the coordinator imports on Lambda; their own requirements follow.
+RUNTIME_REQUIREMENTS = ("PyJWT", "starlette", "mangum", "boto3")
+# The Python the package targets (infra.coordinator_service.LAMBDA_RUNTIME); dependency
+# markers such as `python_version < "3.13"` are evaluated for it.
+LAMBDA_PYTHON = "3.13"
+# botocore API models kept: S3 (R2 and the mezzanine) and Secrets Manager (the secret bundle).
+BOTOCORE_SERVICES = ("s3", "secretsmanager")
+
+_NATIVE_SUFFIXES = (".so", ".pyd", ".dylib", ".dll")
+# Written by the installer, not the package: they differ between machines and pip versions.
+_INSTALLER_FILES = frozenset({"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"})
+_FIXED_TIME = (1980, 1, 1, 0, 0, 0)
+_FILE_MODE = 0o100644  # regular file, rw-r--r--
+
+
+class PackageError(RuntimeError):
+    """The package cannot be built as promised (missing distribution, native code...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LambdaPackage:
+    """A built package: where it is and what identifies its contents."""
+
+    path: Path
+    digest: str
+    """Hex SHA-256 over the entries (names and bytes) and the format version."""
+    sha256: str
+    """Hex SHA-256 of the zip file itself."""
+    size: int
+    files: int
+    distributions: tuple[str, ...]
+    """``name==version`` of every bundled distribution, sorted."""
+
+    @property
+    def source_code_hash(self) -> str:
+        """The digest, base64-encoded like Terraform's ``filebase64sha256``."""
+        return base64.b64encode(bytes.fromhex(self.digest)).decode("ascii")
+
+
+def _target_environment() -> dict[str, str]:
+    env = default_environment()
+    env.update(
+        python_version=LAMBDA_PYTHON,
+        python_full_version=f"{LAMBDA_PYTHON}.0",
+        implementation_name="cpython",
+        platform_python_implementation="CPython",
+        sys_platform="linux",
+        platform_system="Linux",
+        os_name="posix",
+        platform_machine="aarch64",
+    )
+    return env
+
+
+def _closure(roots: Iterable[str]) -> list[metadata.Distribution]:
+    """The distributions ``roots`` need on Lambda, requirements followed transitively."""
+    env = _target_environment()
+    found: dict[str, metadata.Distribution] = {}
+    pending = list(roots)
+    while pending:
+        name = canonicalize_name(pending.pop())
+        if name in found:
+            continue
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            raise PackageError(
+                f"{name} is not installed: pip install -r requirements.txt"
+            ) from None
+        found[name] = dist
+        for line in dist.requires or ():
+            requirement = Requirement(line)
+            marker: Marker | None = requirement.marker
+            if marker is None or marker.evaluate({**env, "extra": ""}):
+                pending.append(requirement.name)
+    return [found[name] for name in sorted(found)]
+
+
+def _keep(archive_name: str) -> bool:
+    parts = PurePosixPath(archive_name).parts
+    if "__pycache__" in parts or archive_name.endswith((".pyc", ".pyo")):
+        return False
+    if parts[0].endswith(".dist-info") and parts[-1] in _INSTALLER_FILES:
+        return False
+    if parts[:2] == ("botocore", "data") and len(parts) > 3:
+        return parts[2] in BOTOCORE_SERVICES
+    return True
+
+
+def _coordinator_files(root: Path) -> Iterator[tuple[str, Path]]:
+    source = root / "coordinator"
+    for path in sorted(source.rglob("*.py")):
+        name = path.relative_to(root).as_posix()
+        if _keep(name):
+            yield name, path
+
+
+def _distribution_files(dist: metadata.Distribution) -> Iterator[tuple[str, Path]]:
+    for record in dist.files or ():
+        name = PurePosixPath(str(record)).as_posix()
+        if name.startswith("../") or name.startswith("/"):
+            continue  # console scripts and data outside site-packages
+        if _keep(name):
+            yield name, Path(str(dist.locate_file(record)))
+
+
+def package_entries(root: Path = PROJECT_ROOT) -> tuple[list[tuple[str, Path]], list[str]]:
+    """Every (archive name, source file) of the package, sorted, and the distributions bundled.
+
+    Raises PackageError on native code, a missing file, or two sources for one name.
+    """
+    dists = _closure(RUNTIME_REQUIREMENTS)
+    entries: dict[str, Path] = {}
+    sources = [_coordinator_files(root), *(_distribution_files(d) for d in dists)]
+    for name, path in (item for source in sources for item in source):
+        if name.endswith(_NATIVE_SUFFIXES):
+            raise PackageError(f"{name} is native code: the package must be pure Python")
+        if name in entries and entries[name] != path:
+            raise PackageError(f"{name} comes from two places: {entries[name]} and {path}")
+        if not path.is_file():
+            raise PackageError(f"{name}: {path} is listed by its distribution but missing")
+        entries[name] = path
+    versions = sorted(f"{d.metadata['Name']}=={d.version}" for d in dists)
+    return sorted(entries.items()), versions
+
+
+def _digest(entries: list[tuple[str, Path]]) -> str:
+    digest = hashlib.sha256(f"r2-video lambda package v{FORMAT_VERSION}\n".encode())
+    for name, path in entries:
+        content = hashlib.sha256(path.read_bytes()).hexdigest()
+        digest.update(f"{name}\0{content}\n".encode())
+    return digest.hexdigest()
+
+
+def _write_zip(entries: list[tuple[str, Path]], target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=target.name, suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as raw, zipfile.ZipFile(raw, "w") as archive:
+            for name, path in entries:
+                info = zipfile.ZipInfo(name, date_time=_FIXED_TIME)
+                info.create_system = 3  # Unix, so external_attr carries the mode
+                info.external_attr = _FILE_MODE << 16
+                info.compress_type = zipfile.ZIP_DEFLATED
+                archive.writestr(info, path.read_bytes(), compresslevel=9)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _cached(target: Path, digest: str) -> dict[str, object] | None:
+    sidecar = target.with_name(target.name + ".json")
+    try:
+        recorded = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(recorded, dict) or recorded.get("digest") != digest:
+        return None
+    if not target.is_file() or _file_sha256(target) != recorded.get("sha256"):
+        return None
+    return recorded
+
+
+def build_package(
+    output: Path = DEFAULT_OUTPUT, *, root: Path = PROJECT_ROOT, force: bool = False
+) -> LambdaPackage:
+    """Build (or reuse) the coordinator's Lambda zip at ``output``."""
+    entries, versions = package_entries(root)
+    digest = _digest(entries)
+    if force or _cached(output, digest) is None:
+        _write_zip(entries, output)
+        record = {
+            "digest": digest,
+            "sha256": _file_sha256(output),
+            "files": len(entries),
+            "distributions": versions,
+        }
+        sidecar = output.with_name(output.name + ".json")
+        sidecar.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return LambdaPackage(
+        path=output,
+        digest=digest,
+        sha256=_file_sha256(output),
+        size=output.stat().st_size,
+        files=len(entries),
+        distributions=tuple(versions),
+    )
+
+
+@cache
+def coordinator_package() -> LambdaPackage:
+    """The package at its default place, built at most once per process (the program's entry)."""
+    return build_package()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    force = "--force" in args
+    start = time.perf_counter()
+    package = build_package(force=force)
+    elapsed = time.perf_counter() - start
+    shown = (
+        package.path.relative_to(PROJECT_ROOT)
+        if package.path.is_relative_to(PROJECT_ROOT)
+        else package.path
+    )
+    print(f"{shown}: {package.size:,} bytes, {package.files:,} files, {elapsed:.2f} s")
+    print(f"  sha256 (zip)      {package.sha256}")
+    print(f"  digest (entries)  {package.digest}")
+    print(f"  source_code_hash  {package.source_code_hash}")
+    print(f"  bundles           {', '.join(package.distributions)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,220 @@
+"""The Lambda zip (infra/package.py): deterministic, pure Python, and self-contained.
+
+The handler is run from the unpacked zip in a subprocess whose import path is only that
+directory (``python -S``: no site-packages), against the session's embedded S3 store, so a
+module missing from the zip fails here rather than on Lambda.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from coordinator.config import Settings
+from coordinator.embedded_store import EmbeddedStore
+from infra.package import BOTOCORE_SERVICES, LambdaPackage, build_package
+
+# Runs inside the unpacked zip: answers Function URL events (payload 2.0) given on stdin.
+_RUNNER = r"""
+import json, sys
+from pathlib import Path
+
+root = Path(sys.argv[1]).resolve()
+import boto3, botocore, jwt, mangum, starlette
+from coordinator import lambda_handler
+for module in (boto3, botocore, jwt, mangum, starlette, lambda_handler):
+    assert Path(module.__file__).resolve().is_relative_to(root), module.__file__
+
+# The trimmed botocore still has every model the coordinator uses.
+from boto3.session import Session
+for service in sys.argv[2:]:
+    Session().client(service, region_name="us-gov-west-1",
+                     aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="example")
+
+answers = [lambda_handler.handler(event, None) for event in json.load(sys.stdin)]
+json.dump(answers, sys.stdout)
+"""
+
+
+def _event(method: str, path: str, *, body: Any = None, token: str | None = None):
+    """A Lambda function URL event (payload format 2.0)."""
+    headers = {"host": "abcdefgh.lambda-url.eu-central-1.on.aws"}
+    if body is not None:
+        headers["content-type"] = "application/json"
+    if token is not None:
+        headers["authorization"] = f"Bearer {token}"
+    return {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": headers,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "abcdefgh",
+            "domainName": "abcdefgh.lambda-url.eu-central-1.on.aws",
+            "domainPrefix": "abcdefgh",
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "203.0.113.7",
+                "userAgent": "worker/1",
+            },
+            "requestId": "request-1",
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "01/Mar/2026:12:00:00 +0000",
+            "timeEpoch": 1772366400000,
+        },
+        "body": "" if body is None else json.dumps(body),
+        "isBase64Encoded": False,
+    }
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[LambdaPackage, LambdaPackage]:
+    """The package built twice from scratch, into two places."""
+    first = build_package(tmp_path_factory.mktemp("one") / "coordinator.zip", force=True)
+    second = build_package(tmp_path_factory.mktemp("two") / "coordinator.zip", force=True)
+    return first, second
+
+
+@pytest.fixture(scope="module")
+def unpacked(built, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    target = tmp_path_factory.mktemp("lambda") / "task"
+    with zipfile.ZipFile(built[0].path) as archive:
+        archive.extractall(target)
+    return target
+
+
+def test_two_builds_are_byte_identical(built):
+    first, second = built
+    assert first.sha256 == second.sha256
+    assert first.path.read_bytes() == second.path.read_bytes()
+    assert hashlib.sha256(first.path.read_bytes()).hexdigest() == first.sha256
+    assert first.digest == second.digest
+
+
+def test_a_cached_build_is_reused_and_checked(built, tmp_path):
+    target = tmp_path / "coordinator.zip"
+    made = build_package(target)
+    stamp = target.stat().st_mtime_ns
+    assert build_package(target).sha256 == made.sha256
+    assert target.stat().st_mtime_ns == stamp, "an up-to-date zip must not be rewritten"
+    target.write_bytes(b"tampered")
+    assert build_package(target).sha256 == built[0].sha256, (
+        "a zip that no longer matches is rebuilt"
+    )
+
+
+def test_entries_are_sorted_with_fixed_times_and_modes(built):
+    with zipfile.ZipFile(built[0].path) as archive:
+        infos = archive.infolist()
+    names = [i.filename for i in infos]
+    assert names == sorted(names)
+    assert len(names) == len(set(names)) == built[0].files
+    for info in infos:
+        assert info.date_time == (1980, 1, 1, 0, 0, 0), info.filename
+        assert info.external_attr >> 16 == 0o100644, info.filename
+
+
+def test_pure_python_only_no_bytecode_no_installer_files(built):
+    with zipfile.ZipFile(built[0].path) as archive:
+        names = archive.namelist()
+    assert not [n for n in names if n.endswith((".so", ".pyd", ".dylib", ".dll"))]
+    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
+    assert not [n for n in names if n.endswith(("/RECORD", "/INSTALLER", "/direct_url.json"))]
+    services = {
+        n.split("/")[2] for n in names if n.startswith("botocore/data/") and n.count("/") > 2
+    }
+    assert services == set(BOTOCORE_SERVICES)
+    assert "coordinator/lambda_handler.py" in names
+    for top in ("boto3/", "botocore/", "jwt/", "mangum/", "starlette/", "anyio/", "urllib3/"):
+        assert any(n.startswith(top) for n in names), top
+    assert any(d.startswith("botocore==1.4") for d in built[0].distributions)
+
+
+def test_unpacked_zip_serves_function_url_events(
+    unpacked: Path,
+    store: EmbeddedStore,
+    settings: Settings,
+    http: httpx.Client,
+    s3: Any,
+    mezzanine: tuple[str, bytes],
+    tmp_path: Path,
+):
+    """healthz, then a job: create (HEAD through the zip's boto3), inputs, outputs, upload."""
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": str(unpacked),
+        "COORDINATOR_ADMIN_KEY": settings.admin_key,
+        "COORDINATOR_TOKEN_KEYS": json.dumps(dict(settings.token_keys)),
+        "COORDINATOR_TOKEN_SIGNING_KID": settings.signing_kid,
+        "R2_ENDPOINT_URL": store.endpoint,
+        "R2_ACCESS_KEY_ID": store.access_key,
+        "R2_SECRET_ACCESS_KEY": store.secret_key,
+        "DELIVERY_BUCKET": settings.delivery.bucket,
+        "S3_ENDPOINT_URL": store.endpoint,
+        "AWS_REGION": settings.mezzanine.region,
+        "AWS_ACCESS_KEY_ID": store.access_key,
+        "AWS_SECRET_ACCESS_KEY": store.secret_key,
+        "MEZZANINE_BUCKET": settings.mezzanine.bucket,
+    }
+
+    def run(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        done = subprocess.run(
+            [sys.executable, "-S", "-c", _RUNNER, str(unpacked), *BOTOCORE_SERVICES],
+            input=json.dumps(events),
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    health, created = run(
+        [
+            _event("GET", "/healthz"),
+            _event(
+                "POST",
+                "/v1/jobs",
+                body={"mezzanine_key": mezzanine[0], "output_prefix": "jobs/zip/"},
+                token=settings.admin_key,
+            ),
+        ]
+    )
+    assert health["statusCode"] == 200 and json.loads(health["body"]) == {"status": "ok"}
+    assert created["statusCode"] == 201, created
+    job = json.loads(created["body"])
+
+    inputs, outputs = run(
+        [
+            _event("POST", f"/v1/jobs/{job['job_id']}/inputs", token=job["worker_token"]),
+            _event(
+                "POST",
+                f"/v1/jobs/{job['job_id']}/outputs",
+                body={"files": [{"path": "index.m3u8", "content_type": "application/x-mpegURL"}]},
+                token=job["worker_token"],
+            ),
+        ]
+    )
+    assert inputs["statusCode"] == 200, inputs
+    assert http.get(json.loads(inputs["body"])["inputs"][0]["get_url"]).content == mezzanine[1]
+    assert outputs["statusCode"] == 200, outputs
+    put = json.loads(outputs["body"])["files"][0]
+    playlist = b"#EXTM3U\n"
+    assert http.put(put["url"], content=playlist, headers=put["headers"]).status_code == 200
+    stored = s3.get_object(Bucket=settings.delivery.bucket, Key=put["key"])
+    assert stored["Body"].read() == playlist and put["key"] == f"{job['output_prefix']}index.m3u8"
