@@ -101,7 +101,7 @@ class LambdaPackage:
 
 
 def _target_environment() -> dict[str, str]:
-    env = default_environment()
+    env = {key: str(value) for key, value in default_environment().items()}
     env.update(
         python_version=LAMBDA_PYTHON,
         python_full_version=f"{LAMBDA_PYTHON}.0",
