@@ -11,8 +11,10 @@ if __package__ in (None, ""):
 import pulumi
 import pulumi_aws as aws
 import pulumi_cloudflare as cloudflare
+import pulumi_random as random
 
 from infra.delivery import DeliveryBucket
+from infra.edge import EdgeDelivery
 from infra.mezzanine import MezzanineBucket
 from infra.settings import PROJECT, load_settings
 
@@ -31,12 +33,23 @@ aws_provider = aws.Provider(
 cloudflare_provider = cloudflare.Provider(
     "cloudflare", api_token=pulumi.Config("cloudflare").get_secret("apiToken")
 )
+# Generates keys locally (no cloud); explicit like the others.
+random_provider = random.Provider("random")
 
 # Delivery: the R2 bucket behind the CDN, pinned to the stack's jurisdiction.
 delivery = DeliveryBucket(
     "delivery",
     settings.delivery,
     opts=pulumi.ResourceOptions(providers=[cloudflare_provider]),
+)
+
+# Edge: cache rules, tiered cache, regional hostnames and signed delivery on the delivery zone.
+edge = EdgeDelivery(
+    "edge",
+    settings.edge,
+    opts=pulumi.ResourceOptions(providers=[cloudflare_provider, random_provider]),
+    # A regional hostname needs its DNS record, which the bucket's custom domain creates.
+    dns_records=dict(zip(settings.delivery.hostnames, delivery.custom_domains, strict=True)),
 )
 
 # Mezzanine: private, encrypted, versioned S3 bucket for the source masters.
@@ -52,6 +65,10 @@ pulumi.export("r2_account_id", settings.cloudflare_account_id)
 pulumi.export("r2_endpoint", delivery.endpoint)
 pulumi.export("delivery_bucket", delivery.bucket_name)
 pulumi.export("delivery_base_urls", delivery.base_urls)
+if edge.playback_hmac_key is not None:
+    # For the coordinator's playback URLs (secret bundle key `playback_hmac_key`).
+    pulumi.export("playback_hmac_key", edge.playback_hmac_key)
+    pulumi.export("playback_token_ttl", edge.playback_token_ttl)
 pulumi.export("aws_region", settings.aws_region)
 pulumi.export("mezzanine_bucket", mezzanine.bucket_name)
 pulumi.export("mezzanine_bucket_arn", mezzanine.arn)

@@ -10,8 +10,11 @@ References: https://www.pulumi.com/docs/iac/guides/testing/unit/
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 import json
+import logging
 import runpy
 import uuid
 from collections.abc import Mapping
@@ -84,6 +87,8 @@ class Synthesis:
     stack: str
     resources: list[PlannedResource] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    """What the program logged with ``pulumi.log.warn`` (``pulumi up`` prints these too)."""
 
     def of_type(self, type_token: str) -> list[PlannedResource]:
         return [r for r in self.resources if r.type == type_token]
@@ -195,6 +200,10 @@ class OfflineMocks(pulumi.runtime.Mocks):
                 "keyId": resource_id,
                 "arn": f"arn:{partition_of(region)}:kms:{region}:{account}:key/{resource_id}",
             }
+        elif args.typ == "random:index/randomBytes:RandomBytes":
+            # Stable stand-in bytes (the SDK marks hex and base64 secret, so they stay masked).
+            fake = hashlib.shake_256(args.name.encode()).digest(int(inputs.get("length", 32)))
+            inputs |= {"hex": fake.hex(), "base64": base64.b64encode(fake).decode("ascii")}
         return resource_id, inputs
 
     def call(
@@ -222,6 +231,21 @@ def _resolve(value: Any) -> Any:
     return _plain(_sync_await(settle()))
 
 
+class _WarningLog(logging.Handler):
+    """Collects what the program logs at warning level or above (the mocks' engine logs to a
+    ``logging.Logger``); a logger of its own per run, so runs do not see each other's."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+        self.logger = logging.getLogger(f"{__name__}.{uuid.uuid4().hex}")
+        self.logger.propagate = False
+        self.logger.addHandler(self)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
 def synthesize(
     stack: str,
     config: Mapping[str, str],
@@ -234,7 +258,10 @@ def synthesize(
     pulumi.runtime.set_all_config(dict(config), secret_keys or [])
     mocks = OfflineMocks()
     monitor = _RecordingMonitor(mocks)
-    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
+    warnings = _WarningLog()
+    pulumi.runtime.set_mocks(
+        mocks, project=project, stack=stack, preview=False, monitor=monitor, logger=warnings.logger
+    )
 
     def program() -> None:
         runpy.run_path(str(PROGRAM), run_name="__main__")
@@ -247,4 +274,5 @@ def synthesize(
         stack=stack,
         resources=sorted(monitor.registrations, key=lambda r: r.urn),
         outputs={name: _resolve(value) for name, value in sorted(exported.items())},
+        warnings=warnings.messages,
     )

@@ -42,6 +42,7 @@ def render_json(plan: Synthesis) -> str:
         "stack": plan.stack,
         "resources": [r.to_json() for r in plan.resources],
         "outputs": plan.outputs,
+        "warnings": plan.warnings,
     }
     return json.dumps(document, indent=2, sort_keys=True) + "\n"
 
@@ -98,4 +99,7 @@ def render_table(plan: Synthesis) -> str:
     for key, value in plan.outputs.items():
         shown = value if value == SECRET else json.dumps(value)
         lines.append(f"  {key.ljust(width)}  {shown}")
+    if plan.warnings:
+        lines += ["", "Warnings:"]
+        lines += [f"  warning: {message}" for message in plan.warnings]
     return "\n".join(line.rstrip() for line in lines) + "\n"

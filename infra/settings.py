@@ -15,8 +15,9 @@ from typing import Any, TypeVar
 
 import pulumi
 
-from coordinator.endpoints import Jurisdiction, r2_endpoint
+from coordinator.endpoints import Jurisdiction, r2_endpoint, region_key
 from infra.delivery import DeliveryBucketArgs, PrefixLifecycle
+from infra.edge import DEFAULT_TOKEN_TTL, ONE_YEAR, CloudflarePlan, EdgeDeliveryArgs
 from infra.mezzanine import MezzanineBucketArgs
 from infra.residency import allowed_region, is_region_name, partition_of, region_rule
 from infra.validation import ArgsError
@@ -84,6 +85,13 @@ EXAMPLES = {
     "mezzanineNoncurrentDays": "30",
     "mezzanineArchiveAfterDays": "90",
     "mezzanineArchiveStorageClass": "GLACIER_IR",
+    "cloudflarePlan": "enterprise",
+    "manifestTtlSeconds": "2",
+    "segmentTtlSeconds": "31536000",
+    "tieredCache": "true",
+    "regionalHostnames": "false",
+    "signedDelivery": "true",
+    "signedDeliveryTtlSeconds": "86400",
 }
 LIST_KEYS = {"deliveryHostnames", "corsOrigins"}
 OBJECT_LIST_KEYS = {"deliveryLifecycle"}
@@ -104,6 +112,18 @@ _DELIVERY_KEYS = {
     "lifecycle": "deliveryLifecycle",
     "abort_multipart_after_days": "abortMultipartAfterDays",
     "r2_dev_enabled": "r2DevDomain",
+}
+_EDGE_KEYS = {
+    "zone_id": "cloudflareZoneId",
+    "hostnames": "deliveryHostnames",
+    "jurisdiction": "jurisdiction",
+    "plan": "cloudflarePlan",
+    "manifest_ttl_seconds": "manifestTtlSeconds",
+    "segment_ttl_seconds": "segmentTtlSeconds",
+    "tiered_cache": "tieredCache",
+    "regional_hostnames": "regionalHostnames",
+    "signed_delivery": "signedDelivery",
+    "token_ttl_seconds": "signedDeliveryTtlSeconds",
 }
 _MEZZANINE_KEYS = {
     "bucket_name": "mezzanineBucketName",
@@ -127,6 +147,7 @@ class StackSettings:
     aws_region: str
     aws_account_id: str
     delivery: DeliveryBucketArgs
+    edge: EdgeDeliveryArgs
     mezzanine: MezzanineBucketArgs
 
     @property
@@ -311,6 +332,29 @@ def load_settings(config: pulumi.Config | None = None, stack: str | None = None)
         ),
         _DELIVERY_KEYS,
     )
+    plan = r.choice(
+        "cloudflarePlan", CloudflarePlan, [p.value for p in CloudflarePlan], default="free"
+    )
+    edge = _build(
+        r,
+        lambda: EdgeDeliveryArgs(
+            zone_id=zone_id,
+            hostnames=hostnames,
+            jurisdiction=jurisdiction or Jurisdiction.DEFAULT,
+            plan=plan or CloudflarePlan.FREE,
+            manifest_ttl_seconds=r.integer("manifestTtlSeconds", None),
+            segment_ttl_seconds=r.integer("segmentTtlSeconds", ONE_YEAR) or 0,
+            tiered_cache=r.flag("tieredCache", default=True),
+            # On by default where there is a region to pin delivery processing to (EU, FedRAMP).
+            regional_hostnames=r.flag(
+                "regionalHostnames",
+                default=jurisdiction is not None and region_key(jurisdiction) is not None,
+            ),
+            signed_delivery=r.flag("signedDelivery", default=False),
+            token_ttl_seconds=r.integer("signedDeliveryTtlSeconds", DEFAULT_TOKEN_TTL) or 0,
+        ),
+        _EDGE_KEYS,
+    )
     mezzanine = _build(
         r,
         lambda: MezzanineBucketArgs(
@@ -336,6 +380,7 @@ def load_settings(config: pulumi.Config | None = None, stack: str | None = None)
         or environment is None
         or jurisdiction is None
         or delivery is None
+        or edge is None
         or mezzanine is None
     ):
         raise SettingsError(stack, problems)
@@ -347,5 +392,6 @@ def load_settings(config: pulumi.Config | None = None, stack: str | None = None)
         aws_region=aws_region,
         aws_account_id=aws_account_id,
         delivery=delivery,
+        edge=edge,
         mezzanine=mezzanine,
     )

@@ -178,7 +178,7 @@ def test_a_regional_hostname_moving_region_is_a_border_change(eu_prod_plan, writ
     base = copy.deepcopy(eu_prod_plan)
     base["resources"].append(hostname)
     head = copy.deepcopy(base)
-    _find(head, "RegionalHostname")["inputs"]["regionKey"] = "us"
+    _find(head, "RegionalHostname", "media")["inputs"]["regionKey"] = "us"
     diff = _diff(write_plan, base, head)
     assert _kinds(diff) == {(BORDER, "media")}  # region key updates in place: no replace
 
