@@ -9,6 +9,7 @@ Mangum (``lambda_handler``) both serve.
 Routes (see ``/openapi.json`` and docs/coordinator.md):
 
 * ``POST /v1/jobs`` (admin): create a job, get its worker token;
+* ``POST /v1/playback`` (admin): signed playback URLs for the delivery hostnames;
 * ``POST /v1/jobs/{job_id}/inputs``: presigned GET and HEAD of the mezzanine;
 * ``POST /v1/jobs/{job_id}/outputs``: presigned PUTs under the output prefix;
 * ``POST /v1/jobs/{job_id}/multipart``: start a multipart upload, presigned part URLs;
@@ -35,7 +36,7 @@ from starlette.routing import Route
 
 from .broker import Broker, OutputFile, Store, validate_key, validate_prefix
 from .config import Settings, StoreSettings
-from .errors import CoordinatorError, InvalidInput, Unauthenticated
+from .errors import CoordinatorError, InvalidInput, NotFound, Unauthenticated
 from .httpio import (
     bearer_token,
     coordinator_error_response,
@@ -98,6 +99,7 @@ def create_app(
         Route("/healthz", api.healthz, methods=["GET"]),
         Route("/openapi.json", api.openapi, methods=["GET"]),
         Route("/v1/jobs", api.create_job, methods=["POST"]),
+        Route("/v1/playback", api.playback, methods=["POST"]),
         Route(f"{jobs}/inputs", api.inputs, methods=["POST"]),
         Route(f"{jobs}/outputs", api.outputs, methods=["POST"]),
         Route(f"{jobs}/multipart", api.create_multipart, methods=["POST"]),
@@ -241,6 +243,46 @@ class _Api:
                 "output_prefix": prefix,
             },
             status=201,
+        )
+
+    async def playback(self, request: Request) -> Response:
+        # The app server that decides who may watch asks, with the admin key; viewers and
+        # workers never hold a credential that mints URLs (docs/coordinator.md).
+        self._require_admin(request)
+        signer = self.settings.playback
+        if signer is None:
+            raise NotFound(
+                "signed delivery is not configured on this coordinator",
+                code="playback_not_configured",
+            )
+        body = await read_json_object(request)
+        _only(body, required=("paths",), optional=("expires_in", "host"))
+        paths, host = body["paths"], body.get("host")
+        if (
+            not isinstance(paths, list)
+            or not 1 <= len(paths) <= MAX_FILES_PER_REQUEST
+            or not all(isinstance(p, str) for p in paths)
+        ):
+            raise InvalidInput(
+                f"paths must be a list of 1 to {MAX_FILES_PER_REQUEST} strings",
+                code="invalid_paths",
+            )
+        if host is not None and not isinstance(host, str):
+            raise InvalidInput("host must be a delivery hostname", code="invalid_host")
+        high = signer.rule_ttl
+        raw = body.get("expires_in")
+        expires_in = (
+            min(self.settings.default_expires_in, high)
+            if raw is None
+            else _seconds(raw, "expires_in", high=high)
+        )
+        now = self.clock()
+        urls = [signer.sign(p, now=now, expires_in=expires_in, host=host) for p in paths]
+        return json_response(
+            {
+                "urls": [{"path": u.path, "url": u.url} for u in urls],
+                "expires_at": _iso(urls[0].expires_at),
+            }
         )
 
     async def inputs(self, request: Request) -> Response:

@@ -53,6 +53,13 @@ Environment variables (stack output key in brackets):
     Cap on mezzanine URL lifetime (seconds). Default 604800, or 3600 when a session token is
     set without ``AWS_CREDENTIAL_EXPIRATION``: a URL dies with the session that signed it, and
     Lambda does not say when that is.
+``COORDINATOR_PLAYBACK_HMAC_KEY`` [``playback_hmac_key``]
+    Secret. The key of the delivery hostnames' signed-delivery WAF rule, as the rule holds it
+    (the text, not the bytes it may spell). Unset: ``POST /v1/playback`` answers 404.
+``COORDINATOR_PLAYBACK_TOKEN_TTL`` [``playback_token_ttl``]
+    The rule's ttl: the longest a playback URL lives. Must equal the deployed rule's.
+``DELIVERY_BASE_URLS`` [``delivery_base_urls``]
+    The delivery hostnames' ``https://host/`` (comma-separated; a list in the stack outputs).
 
 References: https://www.pulumi.com/docs/iac/cli/commands/pulumi_stack_output/ ,
 https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html ,
@@ -71,6 +78,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .endpoints import SIGV4_REGION, Jurisdiction, is_account_id, r2_endpoint
+from .playback import PlaybackSigner
 from .sigv4 import MAX_EXPIRES, Credentials
 
 __all__ = [
@@ -122,6 +130,8 @@ class Settings:
     jurisdiction: Jurisdiction = Jurisdiction.DEFAULT
     default_expires_in: int = DEFAULT_EXPIRES_IN
     max_job_ttl: int = DEFAULT_MAX_JOB_TTL
+    playback: PlaybackSigner | None = None
+    """Signs playback URLs; None when signed delivery is not configured."""
 
 
 def aws_s3_endpoint(region: str) -> str:
@@ -220,7 +230,34 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         max_job_ttl=source.seconds(
             "COORDINATOR_MAX_JOB_TTL", DEFAULT_MAX_JOB_TTL, low=1, high=MAX_EXPIRES
         ),
+        playback=_playback(source),
     )
+
+
+def _playback(source: _Source) -> PlaybackSigner | None:
+    key = source.get("COORDINATOR_PLAYBACK_HMAC_KEY", "playback_hmac_key")
+    if key is None:
+        return None
+    ttl: object = source.environ.get("COORDINATOR_PLAYBACK_TOKEN_TTL") or source.outputs.get(
+        "playback_token_ttl"
+    )
+    if ttl is None:
+        raise ConfigError(
+            "COORDINATOR_PLAYBACK_TOKEN_TTL (or stack output 'playback_token_ttl') is not set"
+        )
+    raw_urls: object = source.environ.get("DELIVERY_BASE_URLS")
+    if raw_urls:
+        base_urls = [u.strip() for u in str(raw_urls).split(",") if u.strip()]
+    else:
+        base_urls = source.outputs.get("delivery_base_urls") or []
+    if not isinstance(base_urls, list) or not all(isinstance(u, str) for u in base_urls):
+        raise ConfigError("stack output 'delivery_base_urls' must be a list of URLs")
+    try:
+        return PlaybackSigner(
+            secret=key.encode("utf-8"), rule_ttl=int(str(ttl)), base_urls=tuple(base_urls)
+        )
+    except ValueError as exc:  # messages name the setting's rule, never the key
+        raise ConfigError(f"signed playback: {exc}") from None
 
 
 _KEYS_FORMAT_HINT = 'COORDINATOR_TOKEN_KEYS must be a JSON object {"kid": "secret", ...}'

@@ -163,6 +163,17 @@ _SCHEMAS: dict[str, Any] = {
         },
     ),
     "Completed": _object(["key", "etag"], key=_STRING, etag=_STRING),
+    "PlaybackRequest": _object(
+        ["paths"],
+        paths={"type": "array", "minItems": 1, "maxItems": 100, "items": _STRING},
+        expires_in={"type": "integer", "minimum": 1},
+        host=_STRING,
+    ),
+    "PlaybackUrls": _object(
+        ["urls", "expires_at"],
+        urls={"type": "array", "items": _object(["path", "url"], path=_STRING, url=_STRING)},
+        expires_at=_TIME,
+    ),
 }
 
 
@@ -196,6 +207,19 @@ def document() -> dict[str, Any]:
                 "responses": {
                     "201": _json(_ref("Job"), "Job created"),
                     **_errors(400, 401, 413, 415, 503),
+                },
+            }
+        },
+        "/v1/playback": {
+            "post": {
+                "summary": "Signed playback URLs (admin): object paths on a delivery hostname,"
+                " valid until expires_at (at most the WAF rule's ttl)",
+                "security": [{"adminKey": []}],
+                "requestBody": _body("PlaybackRequest"),
+                "responses": {
+                    "200": _json(_ref("PlaybackUrls"), "Playback URLs"),
+                    **_errors(400, 401, 413, 415),
+                    "404": _json(_ref("Error"), "Signed delivery is not configured"),
                 },
             }
         },

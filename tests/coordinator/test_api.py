@@ -427,7 +427,7 @@ def test_openapi_lists_every_route_and_method(api: httpx.Client, settings: Setti
         if method != "HEAD"  # Starlette adds HEAD to every GET
     }
     assert documented == routed
-    assert len(routed) == 9
+    assert len(routed) == 10  # POST /v1/playback
 
 
 def test_store_down_is_503_with_retry_after(

@@ -168,8 +168,14 @@ def test_every_example_stack_configures_the_coordinator(tmp_path: Path) -> None:
         assert process.returncode == 0, stack
         outputs = tmp_path / f"{stack}.json"
         outputs.write_text(json.dumps(json.loads(stdout)["outputs"]))
-        settings = load_settings({**SECRETS, "COORDINATOR_STACK_OUTPUTS": str(outputs)})
         exported = json.loads(outputs.read_text())
+        # The plan masks secrets; like the other secrets, the playback key comes from the env.
+        signed = "playback_hmac_key" in exported
+        playback_key = {"COORDINATOR_PLAYBACK_HMAC_KEY": "p" * 64} if signed else {}
+        settings = load_settings(
+            {**SECRETS, **playback_key, "COORDINATOR_STACK_OUTPUTS": str(outputs)}
+        )
+        assert (settings.playback is not None) == signed, stack
         assert settings.jurisdiction == exported["jurisdiction"], stack
         assert settings.delivery.endpoint == exported["r2_endpoint"], stack
         assert settings.mezzanine.region == exported["aws_region"], stack

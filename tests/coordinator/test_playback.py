@@ -20,18 +20,23 @@ documented generator instead (``test_the_checker_accepts_the_documented_generato
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
+import json
 import re
 import time
 import urllib.parse
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from coordinator.app import create_app
+from coordinator.config import ConfigError, Settings, load_settings
 from coordinator.errors import InvalidInput
 from coordinator.playback import PlaybackSigner, url_path
 
@@ -230,3 +235,149 @@ def test_a_misconfigured_signer_is_refused(overrides):
 
 def test_the_key_stays_out_of_repr():
     assert KEY_TEXT not in repr(signer())
+
+
+# --- configuration and the HTTP route ----------------------------------------------------------
+
+ADMIN_KEY = "a" * 40
+
+
+def _env(tmp_path, **outputs) -> dict[str, str]:
+    stack = {
+        "jurisdiction": "eu",
+        "r2_account_id": "0123456789abcdef0123456789abcdef",
+        "delivery_bucket": "media-eu",
+        "mezzanine_bucket": "masters-eu",
+        "aws_region": "eu-central-1",
+        "delivery_base_urls": [f"https://{h}/" for h in HOSTS],
+        **outputs,
+    }
+    path = tmp_path / "outputs.json"
+    path.write_text(json.dumps(stack))
+    return {
+        "COORDINATOR_STACK_OUTPUTS": str(path),
+        "COORDINATOR_ADMIN_KEY": ADMIN_KEY,
+        "COORDINATOR_TOKEN_KEYS": json.dumps({"k1": "t" * 40}),
+        "R2_ACCESS_KEY_ID": "r2-key-id",
+        "R2_SECRET_ACCESS_KEY": "r2-secret-value-0123456789",
+        "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE",
+        "AWS_SECRET_ACCESS_KEY": "aws-secret-value-0123456789",
+    }
+
+
+def test_the_stack_outputs_configure_playback(tmp_path):
+    # What `pulumi stack output --json --show-secrets` prints for a stack with signed delivery.
+    settings = load_settings(
+        _env(tmp_path, playback_hmac_key=KEY_TEXT, playback_token_ttl=RULE_TTL)
+    )
+    assert settings.playback == signer()
+
+
+def test_playback_is_off_without_a_key(tmp_path):
+    assert load_settings(_env(tmp_path)).playback is None
+
+
+def test_the_environment_configures_playback_too(tmp_path):
+    env = {
+        **_env(tmp_path, delivery_base_urls=None),
+        "COORDINATOR_PLAYBACK_HMAC_KEY": KEY_TEXT,
+        "COORDINATOR_PLAYBACK_TOKEN_TTL": "600",
+        "DELIVERY_BASE_URLS": "https://media.example.eu/, https://live.example.eu/",
+    }
+    assert load_settings(env).playback == signer(rule_ttl=600)
+
+
+@pytest.mark.parametrize(
+    ("outputs", "words"),
+    [
+        ({"playback_hmac_key": KEY_TEXT}, "COORDINATOR_PLAYBACK_TOKEN_TTL"),
+        ({"playback_hmac_key": "short", "playback_token_ttl": 60}, "at least 32 bytes"),
+        (
+            {"playback_hmac_key": KEY_TEXT, "playback_token_ttl": 60, "delivery_base_urls": "x"},
+            "list",
+        ),
+    ],
+)
+def test_a_bad_playback_setting_is_named_without_the_key(tmp_path, outputs, words):
+    with pytest.raises(ConfigError) as caught:
+        load_settings(_env(tmp_path, **outputs))
+    assert words in str(caught.value)
+    assert KEY_TEXT not in str(caught.value)
+
+
+def _post(settings: Settings, body: object, headers: dict[str, str]) -> httpx.Response:
+    """POST /v1/playback to the app in process, its clock stopped at NOW."""
+
+    async def send() -> httpx.Response:
+        app = create_app(settings, clock=lambda: NOW)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://coordinator") as c:
+            return await c.post("/v1/playback", headers=headers, json=body)
+
+    return asyncio.run(send())
+
+
+def _admin() -> dict[str, str]:
+    return {"Authorization": f"Bearer {ADMIN_KEY}"}
+
+
+def test_the_route_mints_urls_the_edge_accepts(tmp_path):
+    settings = load_settings(
+        _env(tmp_path, playback_hmac_key=KEY_TEXT, playback_token_ttl=RULE_TTL)
+    )
+    body = {"paths": ["vod/t/master.m3u8", "vod/t/seg 1.m4s"], "expires_in": 900}
+    answer = _post(settings, body | {"host": "live.example.eu"}, _admin())
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["cache-control"] == "no-store"
+    body = answer.json()
+    start = int(NOW.timestamp())
+    assert body["expires_at"] == (
+        datetime.fromtimestamp(start + 900, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    )
+    assert [u["path"] for u in body["urls"]] == ["/vod/t/master.m3u8", "/vod/t/seg%201.m4s"]
+    for entry in body["urls"]:
+        assert entry["url"].startswith("https://live.example.eu/")
+        assert edge_accepts(entry["url"], start + 899)
+        assert not edge_accepts(entry["url"], start + 900)
+
+
+def test_the_default_lifetime_fits_the_rule(tmp_path):
+    settings = load_settings(_env(tmp_path, playback_hmac_key=KEY_TEXT, playback_token_ttl=60))
+    body = _post(settings, {"paths": ["a.mp4"]}, _admin()).json()
+    assert body["expires_at"] == (NOW.replace(microsecond=0) + timedelta(seconds=60)).strftime(
+        "%Y-%m-%dT%H:%M:%SZ"
+    )
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "status", "code"),
+    [
+        ({}, {"paths": ["a.mp4"]}, 401, None),
+        ({"Authorization": "Bearer " + "b" * 40}, {"paths": ["a.mp4"]}, 401, "invalid_admin_key"),
+        (_admin(), {"paths": []}, 400, "invalid_paths"),
+        (_admin(), {"paths": ["a.mp4"] * 101}, 400, "invalid_paths"),
+        (_admin(), {"paths": [1]}, 400, "invalid_paths"),
+        (_admin(), {"paths": ["../a.mp4"]}, 400, "invalid_key"),
+        (_admin(), {"paths": ["a.mp4"], "expires_in": RULE_TTL + 1}, 400, "invalid_expires_in"),
+        (_admin(), {"paths": ["a.mp4"], "host": "evil.example.com"}, 400, "invalid_host"),
+        (_admin(), {"paths": ["a.mp4"], "ttl": 5}, 400, "unknown_field"),
+    ],
+)
+def test_the_route_refuses_what_it_cannot_sign(tmp_path, headers, body, status, code):
+    settings = load_settings(
+        _env(tmp_path, playback_hmac_key=KEY_TEXT, playback_token_ttl=RULE_TTL)
+    )
+    answer = _post(settings, body, headers)
+    assert answer.status_code == status, answer.text
+    if code is not None:
+        assert answer.json()["error"]["code"] == code
+    assert "verify=" not in answer.text
+
+
+def test_without_signed_delivery_the_route_is_404_for_the_admin(tmp_path):
+    settings = load_settings(_env(tmp_path))
+    answer = _post(settings, {"paths": ["a.mp4"]}, _admin())
+    anonymous = _post(settings, {"paths": ["a.mp4"]}, {})
+    assert answer.status_code == 404
+    assert answer.json()["error"]["code"] == "playback_not_configured"
+    assert anonymous.status_code == 401, "nothing about the configuration before the admin key"
