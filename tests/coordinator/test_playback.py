@@ -314,7 +314,13 @@ def _post(settings: Settings, body: object, headers: dict[str, str]) -> httpx.Re
         async with httpx.AsyncClient(transport=transport, base_url="http://coordinator") as c:
             return await c.post("/v1/playback", headers=headers, json=body)
 
-    return asyncio.run(send())
+    # Not asyncio.run: it leaves the thread without an event loop, which Pulumi's synchronous
+    # helpers in later tests expect to find.
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(send())
+    finally:
+        loop.close()
 
 
 def _admin() -> dict[str, str]:
