@@ -66,8 +66,11 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def build_broker(settings: Settings) -> Broker:
-    """A broker over the configured stores, with boto3 clients built on first use."""
+def build_broker(settings: Settings, **client_options: Any) -> Broker:
+    """A broker over the configured stores, with boto3 clients built on first use.
+
+    ``client_options`` go to ``s3client.make_client`` (timeouts, attempts: tests shorten them).
+    """
 
     def store(s: StoreSettings) -> Store:
         client = LazyClient(
@@ -75,6 +78,7 @@ def build_broker(settings: Settings) -> Broker:
             region=s.region,
             credentials=s.credentials,
             addressing_style=s.addressing_style,
+            **client_options,
         )
         return Store(
             endpoint=s.endpoint,

@@ -24,6 +24,7 @@ https://developers.cloudflare.com/rules/normalization/ , RFC 3986 section 5.2.4.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from . import sigv4
-from .errors import InvalidInput, NotFound, StoreUnavailable
+from .errors import Conflict, InvalidInput, NotFound, StoreUnavailable
 from .tokens import JobScope
 
 __all__ = [
@@ -53,6 +54,7 @@ __all__ = [
     "SignedPut",
     "Store",
     "UploadedPart",
+    "multipart_etag",
     "output_key",
     "plan_multipart",
     "url_lifetime",
@@ -88,6 +90,7 @@ _MEDIA_TYPE = re.compile(rf"{_TCHARS}/{_TCHARS}(?:[ \t]*;[ \t]*{_TCHARS}=(?:{_TC
 _UNSIGNABLE_CONTENT_TYPE = "application/x-www-form-urlencoded; charset=utf-8"
 # An S3 or R2 ETag: hex MD5 (a "-N" suffix for multipart objects), quoted or not.
 _ETAG = re.compile(r'"?([0-9A-Za-z_.:+/=-]{1,128})"?')
+_MD5_HEX = re.compile(r"[0-9a-fA-F]{32}")
 # Upload ids travel as one URL path segment. S3 promises no format; in practice they are
 # base64url-like (S3, R2) or UUIDs (MinIO). No '/': it could not round-trip through a route.
 _UPLOAD_ID = re.compile(r"[A-Za-z0-9._~=+-]{1,1024}")
@@ -508,21 +511,43 @@ class Broker:
 
         The count is checked against the declared size so that a worker cannot (by mistake)
         complete a truncated object. Returns the object's key and ETag.
+
+        Completing twice (a retry after a lost answer, or two workers racing) does not complete
+        twice: the store no longer knows the upload, or refuses. If the object at the key is
+        exactly these parts (its multipart ETag and size), the answer is ``Conflict`` (409,
+        ``already_completed``), so the worker knows its object is safe; otherwise the store's
+        refusal stands (404, or 503 to retry). A complete that races another one still being
+        assembled may hear 404 or 503; its retry hears 409.
         """
         key = output_key(scope.output_prefix, path)
         upload_id = _validate_upload_id(upload_id)
         plan = plan_multipart(size)
         etags = _checked_parts(parts, plan.part_count)
-        answer = _call(
-            self.delivery,
-            "complete_multipart_upload",
-            Key=key,
-            UploadId=upload_id,
-            MultipartUpload={
-                "Parts": [{"PartNumber": n, "ETag": etag} for n, etag in enumerate(etags, 1)]
-            },
-        )
-        return key, str(answer.get("ETag", ""))
+        try:
+            answer = _call(
+                self.delivery,
+                "complete_multipart_upload",
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={
+                    "Parts": [{"PartNumber": n, "ETag": etag} for n, etag in enumerate(etags, 1)]
+                },
+            )
+        except (NotFound, _StoreRefused):
+            etag = multipart_etag(etags)
+            if etag is not None and self._holds(key, etag=etag, size=plan.size):
+                raise Conflict(
+                    f"upload already completed: the object holds exactly these parts ({etag})",
+                    code="already_completed",
+                ) from None
+            raise
+        etag = answer.get("ETag")
+        if not isinstance(etag, str) or not etag:
+            # An empty or non-S3 200 (a proxy's page, a cut connection after S3's 200 and
+            # keep-alive whitespace) parses as {}: not proof of an object. Say 503; the retry
+            # completes it or finds it completed (409).
+            raise StoreUnavailable("the store's answer to complete_multipart_upload has no ETag")
+        return key, etag
 
     def abort_multipart(self, scope: JobScope, *, upload_id: object, path: object) -> None:
         """Abort the upload; its stored parts are discarded."""
@@ -531,6 +556,14 @@ class Broker:
         _call(self.delivery, "abort_multipart_upload", Key=key, UploadId=upload_id)
 
     # -- helpers ------------------------------------------------------------------------------
+
+    def _holds(self, key: str, *, etag: str, size: int) -> bool:
+        """True if the delivery object at ``key`` has this ETag and size."""
+        try:
+            head = _call(self.delivery, "head_object", Key=key)
+        except NotFound:
+            return False
+        return head.get("ETag", "").strip('"') == etag and head.get("ContentLength") == size
 
     @staticmethod
     def _lifetime(store: Store, scope: JobScope, now: datetime, expires_in: int) -> int:
@@ -589,6 +622,23 @@ def _whole_seconds(now: datetime) -> datetime:
     return now.replace(microsecond=0)
 
 
+def multipart_etag(part_etags: Sequence[str]) -> str | None:
+    """The ETag S3 and R2 give an object assembled from parts with these (MD5) ETags: the MD5
+    of the parts' binary MD5s, ``-`` and the part count; None if an ETag is not an MD5.
+
+    References: https://developers.cloudflare.com/r2/objects/multipart-objects/ (R2 mimics S3
+    for uploads created after 2023-06-21).
+    """
+    digests = []
+    for etag in part_etags:
+        text = etag.strip('"')
+        if _MD5_HEX.fullmatch(text) is None:
+            return None
+        digests.append(bytes.fromhex(text))
+    combined = hashlib.md5(b"".join(digests), usedforsecurity=False).hexdigest()
+    return f"{combined}-{len(digests)}"
+
+
 def _checked_parts(parts: object, expected: int) -> list[str]:
     """The ETags of parts 1..expected, in order, each quoted as S3 wants them."""
     if not isinstance(parts, list) or not parts:
@@ -621,6 +671,10 @@ _NOT_FOUND_CODES = frozenset({"NoSuchUpload", "NoSuchKey", "NotFound", "404"})
 _CLIENT_CODES = frozenset({"InvalidPart", "InvalidPartOrder", "EntityTooSmall", "EntityTooLarge"})
 
 
+class _StoreRefused(StoreUnavailable):
+    """The store answered with an error of its own (not: it did not answer)."""
+
+
 def _call(store: Store, operation: str, **params: Any) -> Mapping[str, Any]:
     """``client.<operation>(Bucket=..., **params)``, with the store's failures mapped."""
     # botocore is already imported once a client exists; importing here keeps it off the
@@ -643,7 +697,7 @@ def _call(store: Store, operation: str, **params: Any) -> Mapping[str, Any]:
             message = f"the store refused the parts ({code})"
             raise InvalidInput(message, code="invalid_parts") from None
         message = f"the object store refused {operation} ({code or status})"
-        raise StoreUnavailable(message) from None
+        raise _StoreRefused(message) from None
     except BotoCoreError:
         raise StoreUnavailable(f"the object store did not answer {operation}") from None
 

@@ -80,6 +80,7 @@ from typing import Any, Literal
 from .endpoints import SIGV4_REGION, Jurisdiction, is_account_id, r2_endpoint
 from .playback import PlaybackSigner
 from .sigv4 import MAX_EXPIRES, Credentials
+from .tokens import TokenCodec
 
 __all__ = [
     "DEFAULT_EXPIRES_IN",
@@ -215,6 +216,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         (signing_kid,) = token_keys
     elif signing_kid not in token_keys:
         raise ConfigError("COORDINATOR_TOKEN_SIGNING_KID names no key in COORDINATOR_TOKEN_KEYS")
+    try:  # the codec's own rules (key id syntax, 32+ bytes), so a bad key stops the start here
+        TokenCodec(token_keys, signing_kid=signing_kid)
+    except ValueError as exc:  # its messages name the key id, never the key
+        raise ConfigError(f"COORDINATOR_TOKEN_KEYS: {exc}") from None
 
     jurisdiction = _jurisdiction(source.get("R2_JURISDICTION", "jurisdiction") or "default")
     return Settings(

@@ -8,6 +8,7 @@ stack trace, and it is safe to return verbatim.
 from __future__ import annotations
 
 __all__ = [
+    "Conflict",
     "CoordinatorError",
     "InvalidInput",
     "NotFound",
@@ -53,6 +54,12 @@ class NotFound(CoordinatorError):
     """The named multipart upload (or route) does not exist (404)."""
 
     code = "not_found"
+
+
+class Conflict(CoordinatorError):
+    """The request cannot apply to the current state, e.g. an upload already completed (409)."""
+
+    code = "conflict"
 
 
 class PayloadTooLarge(CoordinatorError):

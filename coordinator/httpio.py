@@ -17,6 +17,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from .errors import (
+    Conflict,
     CoordinatorError,
     InvalidInput,
     NotFound,
@@ -45,6 +46,7 @@ _STATUS: tuple[tuple[type[CoordinatorError], int], ...] = (
     (Unauthenticated, 401),
     (OutOfScope, 403),
     (NotFound, 404),
+    (Conflict, 409),
     (PayloadTooLarge, 413),
     (UnsupportedMediaType, 415),
     (StoreUnavailable, 503),

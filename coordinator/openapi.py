@@ -27,6 +27,7 @@ def _errors(*statuses: int) -> dict[str, Any]:
         401: "Missing or invalid credential",
         403: "Token valid but for another job",
         404: "No such multipart upload",
+        409: "Upload already completed: the object holds exactly the parts sent (a retry)",
         413: "Body larger than 64 KiB",
         415: "Body is not application/json",
         503: "Object store unavailable; retry after Retry-After seconds",
@@ -283,7 +284,7 @@ def document() -> dict[str, Any]:
                 "responses": {
                     "200": _json(_ref("Completed"), "Object assembled"),
                     **worker_errors,
-                    **_errors(404, 503),
+                    **_errors(404, 409, 503),
                 },
             }
         },

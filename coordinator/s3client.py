@@ -6,9 +6,18 @@ SigV4 only, checksums only when an operation requires them (boto3 >= 1.36 otherw
 headers that R2 answered with 501), explicit addressing style, short timeouts so a dead store
 gives a quick 503 rather than a hung request.
 
+Timeouts bound what a store that stops answering costs a request: a refused connection fails at
+once, a silent one after ``MAX_ATTEMPTS`` x ``READ_TIMEOUT`` plus one backoff of at most 1 s
+(about 11 s; it was 4 x 15 s = 60 s when ``max_attempts`` was read as a total: botocore's
+``max_attempts`` counts retries, ``total_max_attempts`` counts the first try too). The read
+timeout is per socket read, so S3's whitespace keep-alive during a long CompleteMultipartUpload
+does not trip it.
+
 References: https://developers.cloudflare.com/r2/examples/aws/boto3/ ,
 https://github.com/boto/boto3/issues/2680 (SigV2 unless told s3v4),
-https://github.com/boto/botocore/pull/3277 (default checksums), cloudflare-docs PR 19236.
+https://github.com/boto/botocore/pull/3277 (default checksums), cloudflare-docs PR 19236,
+https://docs.aws.amazon.com/AmazonS3/latest/API/API_CompleteMultipartUpload.html (keep-alive),
+botocore.config.Config (``retries``).
 """
 
 from __future__ import annotations
@@ -18,7 +27,11 @@ from typing import Any, Literal
 
 from .sigv4 import Credentials
 
-__all__ = ["LazyClient", "make_client"]
+__all__ = ["CONNECT_TIMEOUT", "MAX_ATTEMPTS", "READ_TIMEOUT", "LazyClient", "make_client"]
+
+CONNECT_TIMEOUT = 3.0
+READ_TIMEOUT = 5.0
+MAX_ATTEMPTS = 2  # in all, the first try included: one retry
 
 
 def make_client(
@@ -27,6 +40,9 @@ def make_client(
     region: str,
     credentials: Credentials,
     addressing_style: Literal["path", "virtual"] = "path",
+    connect_timeout: float = CONNECT_TIMEOUT,
+    read_timeout: float = READ_TIMEOUT,
+    max_attempts: int = MAX_ATTEMPTS,
 ) -> Any:
     """A boto3 S3 client for ``endpoint`` signed with ``credentials`` (imports boto3 now)."""
     from boto3.session import Session
@@ -37,9 +53,9 @@ def make_client(
         s3={"addressing_style": addressing_style},
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
-        connect_timeout=3,
-        read_timeout=15,
-        retries={"mode": "standard", "max_attempts": 3},
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        retries={"mode": "standard", "total_max_attempts": max_attempts},
     )
     # A session of its own: boto3's default session is shared mutable state.
     session = Session()
@@ -57,7 +73,15 @@ def make_client(
 class LazyClient:
     """Calling it returns one client, built on the first call (thread-safe)."""
 
-    __slots__ = ("_addressing_style", "_client", "_credentials", "_endpoint", "_lock", "_region")
+    __slots__ = (
+        "_addressing_style",
+        "_client",
+        "_credentials",
+        "_endpoint",
+        "_lock",
+        "_options",
+        "_region",
+    )
 
     def __init__(
         self,
@@ -66,8 +90,11 @@ class LazyClient:
         region: str,
         credentials: Credentials,
         addressing_style: Literal["path", "virtual"] = "path",
+        **options: Any,
     ) -> None:
+        """``options`` go to ``make_client`` (timeouts, attempts)."""
         self._endpoint = endpoint
+        self._options = options
         self._region = region
         self._credentials = credentials
         self._addressing_style: Literal["path", "virtual"] = addressing_style
@@ -87,6 +114,7 @@ class LazyClient:
                         region=self._region,
                         credentials=self._credentials,
                         addressing_style=self._addressing_style,
+                        **self._options,
                     )
                 client = self._client
         return client
