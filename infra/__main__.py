@@ -13,9 +13,12 @@ import pulumi_aws as aws
 import pulumi_cloudflare as cloudflare
 import pulumi_random as random
 
+from infra.coordinator_service import CoordinatorService, CoordinatorServiceArgs
 from infra.delivery import DeliveryBucket
 from infra.edge import EdgeDelivery
 from infra.mezzanine import MezzanineBucket
+from infra.package import coordinator_package
+from infra.r2_credentials import R2Credentials, R2CredentialsArgs
 from infra.settings import PROJECT, load_settings
 
 settings = load_settings()
@@ -59,6 +62,40 @@ mezzanine = MezzanineBucket(
     opts=pulumi.ResourceOptions(providers=[aws_provider]),
 )
 
+# Coordinator: the presigning broker on Lambda in the mezzanine's region. Its R2 keys come from
+# a token that may only write objects in the delivery bucket; its secrets live in Secrets
+# Manager only. The code is one deterministic zip (build/coordinator.zip, see infra/package.py).
+r2_credentials = R2Credentials(
+    "coordinator-r2",
+    R2CredentialsArgs(
+        account_id=settings.cloudflare_account_id,
+        jurisdiction=settings.jurisdiction,
+        # The bucket's output, not the name: the token is created once the bucket exists.
+        bucket_name=delivery.bucket_name,
+        token_name=f"r2-video {settings.stack} coordinator",
+    ),
+    opts=pulumi.ResourceOptions(providers=[cloudflare_provider]),
+)
+coordinator = CoordinatorService(
+    "coordinator",
+    CoordinatorServiceArgs(
+        settings=settings.coordinator,
+        package=coordinator_package(),
+        region=settings.aws_region,
+        aws_account_id=settings.aws_account_id,
+        r2_account_id=settings.cloudflare_account_id,
+        jurisdiction=settings.jurisdiction,
+        delivery_bucket=delivery.bucket_name,
+        mezzanine_bucket=mezzanine.bucket_name,
+        mezzanine_kms_key_arn=mezzanine.kms_key_arn,
+        r2_access_key_id=r2_credentials.access_key_id,
+        r2_secret_access_key=r2_credentials.secret_access_key,
+        # Signed delivery on: the coordinator can mint playback URLs with the edge's key.
+        playback_hmac_key=edge.playback_hmac_key,
+    ),
+    opts=pulumi.ResourceOptions(providers=[aws_provider, random_provider]),
+)
+
 pulumi.export("environment", settings.environment.value)
 pulumi.export("jurisdiction", delivery.jurisdiction)
 pulumi.export("r2_account_id", settings.cloudflare_account_id)
@@ -73,3 +110,6 @@ pulumi.export("aws_region", settings.aws_region)
 pulumi.export("mezzanine_bucket", mezzanine.bucket_name)
 pulumi.export("mezzanine_bucket_arn", mezzanine.arn)
 pulumi.export("mezzanine_kms_key_arn", mezzanine.kms_key_arn)
+pulumi.export("coordinator_url", coordinator.url)
+# A secret output: `pulumi stack output --show-secrets coordinator_admin_key`.
+pulumi.export("coordinator_admin_key", coordinator.admin_key)

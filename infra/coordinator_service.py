@@ -48,6 +48,7 @@ __all__ = [
     "CoordinatorServiceArgs",
     "CoordinatorSettings",
     "assume_role_policy",
+    "default_function_name",
     "function_urls_available",
     "role_policy",
 ]
@@ -103,6 +104,11 @@ FUNCTION_URL_UNSUPPORTED_REGIONS = frozenset(
         "me-central-1",
     }
 )
+
+
+def default_function_name(stack: str) -> str:
+    """``r2-video-<stack>-coordinator``, with what Lambda refuses in a name turned into '-'."""
+    return re.sub(r"[^A-Za-z0-9_-]", "-", f"r2-video-{stack}-coordinator")
 
 
 def function_urls_available(region: str) -> bool:

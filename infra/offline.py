@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pulumi
 from google.protobuf import json_format
@@ -44,9 +45,22 @@ _SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 _RESOURCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e"
 _OUTPUT_SIG = "d0e6a833031e9bbcd3f4e8bde6ca49a4"
 _UNKNOWN_VALUE = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+_ASSET_SIGS = {
+    "c44067f5952c0a294b673a41bacd8c17": "asset",
+    "0def7320c3a5731c473e5ecbe6d01bc7": "archive",
+}
 
 # Documentation-range stand-ins for values only a real cloud knows.
 FAKE_AWS_ACCOUNT = "123456789012"
+# The coordinator's R2 token (infra/r2_credentials.py): what the mocks answer for
+# AccountToken.value. Tests plan with it and assert that neither it nor its SHA-256 (the derived
+# S3 secret key) shows anywhere in a plan.
+FAKE_R2_TOKEN_VALUE = "fake-r2-token-value-0123456789abcdefghijklmnopqrstuv"
+# Cloudflare permission groups by name, with made-up ids (the real ones come from the API).
+FAKE_PERMISSION_GROUPS = {
+    "Workers R2 Storage Bucket Item Read": "00000000000000000000000000000001",
+    "Workers R2 Storage Bucket Item Write": "00000000000000000000000000000002",
+}
 
 
 @dataclass(frozen=True)
@@ -103,6 +117,8 @@ def _plain(value: Any) -> Any:
         sig = value.get(_SIG_KEY)
         if sig == _SECRET_SIG:
             return SECRET
+        if sig in _ASSET_SIGS:
+            return {_ASSET_SIGS[sig]: _asset_location(value)}
         if sig == _RESOURCE_SIG:
             return value.get("urn")
         if sig == _OUTPUT_SIG:
@@ -117,6 +133,15 @@ def _plain(value: Any) -> Any:
     if isinstance(value, float) and value.is_integer():
         return int(value)  # protobuf Struct stores every number as a double
     return value
+
+
+def _asset_location(value: dict[str, Any]) -> str:
+    """A file asset or archive's path relative to the project (the same on every checkout)."""
+    if "path" not in value:
+        return str(value.get("uri") or "[inline]")
+    path = Path(value["path"]).resolve()
+    root = PROGRAM.parent.parent
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(value["path"])
 
 
 def _strip_id(provider_ref: str) -> str | None:
@@ -164,6 +189,57 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         return response
 
 
+def _fake_id(name: str, length: int = 32) -> str:
+    return hashlib.shake_256(name.encode()).hexdigest(length // 2)
+
+
+def _coordinator_outputs(
+    typ: str, name: str, inputs: dict[str, Any], region: str, account: str
+) -> tuple[str, dict[str, Any]] | None:
+    """What AWS, Cloudflare and random compute for the coordinator's resources (fake values:
+    documentation-range account, made-up ids, stand-in keys), or None for other types."""
+    partition = partition_of(region)
+    suffix = "amazonaws.com.cn" if partition == "aws-cn" else "amazonaws.com"
+    if typ == "aws:iam/role:Role":
+        role = inputs.get("name") or name
+        return role, {"name": role, "arn": f"arn:{partition}:iam::{account}:role/{role}"}
+    if typ == "aws:secretsmanager/secret:Secret":
+        # Secrets Manager appends six random characters to the name in the ARN.
+        secret = inputs.get("name") or name
+        arn = f"arn:{partition}:secretsmanager:{region}:{account}:secret:{secret}-AbCdEf"
+        return arn, {"name": secret, "arn": arn}
+    if typ == "aws:secretsmanager/secretVersion:SecretVersion":
+        version = str(uuid.uuid5(uuid.NAMESPACE_URL, name))
+        secret_arn = inputs.get("secretId")
+        return f"{secret_arn}|{version}", {"versionId": version, "arn": secret_arn}
+    if typ == "aws:cloudwatch/logGroup:LogGroup":
+        group = inputs.get("name") or name
+        return group, {"arn": f"arn:{partition}:logs:{region}:{account}:log-group:{group}"}
+    if typ == "aws:lambda/function:Function":
+        function = inputs.get("name") or name
+        arn = f"arn:{partition}:lambda:{region}:{account}:function:{function}"
+        path = f"path/2015-03-31/functions/{arn}/invocations"
+        invoke = f"arn:{partition}:apigateway:{region}:lambda:{path}"
+        return function, {"arn": arn, "invokeArn": invoke, "qualifiedArn": f"{arn}:$LATEST"}
+    if typ == "aws:lambda/functionUrl:FunctionUrl":
+        url_id = _fake_id(name)
+        url = f"https://{url_id}.lambda-url.{region}.on.aws/"
+        return url_id, {"urlId": url_id, "functionUrl": url}
+    if typ == "aws:apigatewayv2/api:Api":
+        api_id = _fake_id(name, 10)
+        return api_id, {
+            "apiEndpoint": f"https://{api_id}.execute-api.{region}.{suffix}",
+            "executionArn": f"arn:{partition}:execute-api:{region}:{account}:{api_id}",
+        }
+    if typ == "cloudflare:index/accountToken:AccountToken":
+        return _fake_id(name), {"value": FAKE_R2_TOKEN_VALUE, "status": "active"}
+    if typ == "random:index/randomPassword:RandomPassword":
+        # A stand-in of the asked length (the SDK marks result secret, and so does the program).
+        length = int(inputs.get("length", 32))
+        return name, {"result": hashlib.shake_256(name.encode()).hexdigest(length)[:length]}
+    return None
+
+
 class OfflineMocks(pulumi.runtime.Mocks):
     """Answers like the providers for what the program reads back; everything else echoes inputs."""
 
@@ -183,6 +259,10 @@ class OfflineMocks(pulumi.runtime.Mocks):
     ) -> tuple[str | None, dict[str, Any]]:
         inputs = dict(args.inputs)
         resource_id = f"{args.name}-id"
+        computed = _coordinator_outputs(args.typ, args.name, inputs, *self._aws(args.provider))
+        if computed is not None:
+            resource_id, outputs = computed
+            return resource_id, inputs | outputs
         if args.typ == "pulumi:providers:aws":
             self._aws_providers[resource_id] = inputs
         elif args.typ == "aws:s3/bucket:Bucket":
@@ -214,6 +294,24 @@ class OfflineMocks(pulumi.runtime.Mocks):
             partition = partition_of(region)
             suffix = {"aws-cn": "amazonaws.com.cn"}.get(partition, "amazonaws.com")
             return {"id": partition, "partition": partition, "dnsSuffix": suffix}, []
+        if args.token == (
+            "cloudflare:index/getAccountApiTokenPermissionGroupsList"
+            ":getAccountApiTokenPermissionGroupsList"
+        ):
+            # The API filters by URL-encoded name; answer like it, with the made-up ids.
+            wanted = unquote(str(args.args.get("name") or ""))
+            results = [
+                {
+                    "id": group_id,
+                    "name": name,
+                    "category": "developer_platform",
+                    "isSelectable": True,
+                    "scopes": ["com.cloudflare.edge.r2.bucket"],
+                }
+                for name, group_id in sorted(FAKE_PERMISSION_GROUPS.items())
+                if not wanted or name == wanted
+            ]
+            return {**args.args, "results": results}, []
         raise NotImplementedError(f"the offline plan has no answer for invoke {args.token}")
 
 

@@ -206,6 +206,7 @@ def _write_zip(entries: list[tuple[str, Path]], target: Path) -> None:
                 info.external_attr = _FILE_MODE << 16
                 info.compress_type = zipfile.ZIP_DEFLATED
                 archive.writestr(info, path.read_bytes(), compresslevel=9)
+        os.chmod(tmp, 0o644)  # mkstemp made it private; it is a build output like any other
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

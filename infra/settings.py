@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import pulumi
 
 from coordinator.endpoints import Jurisdiction, r2_endpoint, region_key
+from infra.coordinator_service import CoordinatorSettings, default_function_name
 from infra.delivery import DeliveryBucketArgs, PrefixLifecycle
 from infra.edge import DEFAULT_TOKEN_TTL, ONE_YEAR, CloudflarePlan, EdgeDeliveryArgs
 from infra.mezzanine import MezzanineBucketArgs
@@ -92,8 +93,13 @@ EXAMPLES = {
     "regionalHostnames": "false",
     "signedDelivery": "true",
     "signedDeliveryTtlSeconds": "86400",
+    "coordinatorFunctionName": "video-eu-prod-coordinator",
+    "coordinatorMemoryMb": "512",
+    "coordinatorReservedConcurrency": "50",
+    "coordinatorLogRetentionDays": "30",
+    "coordinatorTokenKeyIds": "k1",
 }
-LIST_KEYS = {"deliveryHostnames", "corsOrigins"}
+LIST_KEYS = {"deliveryHostnames", "corsOrigins", "coordinatorTokenKeyIds"}
 OBJECT_LIST_KEYS = {"deliveryLifecycle"}
 
 # Component-arg fields -> the config key a user edits to change them.
@@ -134,6 +140,13 @@ _MEZZANINE_KEYS = {
     "archive_after_days": "mezzanineArchiveAfterDays",
     "archive_storage_class": "mezzanineArchiveStorageClass",
 }
+_COORDINATOR_KEYS = {
+    "function_name": "coordinatorFunctionName",
+    "memory_mb": "coordinatorMemoryMb",
+    "reserved_concurrency": "coordinatorReservedConcurrency",
+    "log_retention_days": "coordinatorLogRetentionDays",
+    "token_key_ids": "coordinatorTokenKeyIds",
+}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -149,6 +162,7 @@ class StackSettings:
     delivery: DeliveryBucketArgs
     edge: EdgeDeliveryArgs
     mezzanine: MezzanineBucketArgs
+    coordinator: CoordinatorSettings
 
     @property
     def is_production(self) -> bool:
@@ -369,6 +383,17 @@ def load_settings(config: pulumi.Config | None = None, stack: str | None = None)
         ),
         _MEZZANINE_KEYS,
     )
+    coordinator = _build(
+        r,
+        lambda: CoordinatorSettings(
+            function_name=r.text("coordinatorFunctionName") or default_function_name(stack),
+            memory_mb=r.integer("coordinatorMemoryMb", 512) or 0,
+            reserved_concurrency=r.integer("coordinatorReservedConcurrency", 50) or 0,
+            log_retention_days=r.integer("coordinatorLogRetentionDays", 30) or 0,
+            token_key_ids=r.strings("coordinatorTokenKeyIds") or ("k1",),
+        ),
+        _COORDINATOR_KEYS,
+    )
     kms_key = r.text("mezzanineKmsKeyArn")
     if kms_key and aws_region and f":kms:{aws_region}:" not in kms_key:
         r.problem("mezzanineKmsKeyArn", f"the key must be in the stack's region {aws_region!r}")
@@ -382,6 +407,7 @@ def load_settings(config: pulumi.Config | None = None, stack: str | None = None)
         or delivery is None
         or edge is None
         or mezzanine is None
+        or coordinator is None
     ):
         raise SettingsError(stack, problems)
     return StackSettings(
@@ -394,4 +420,5 @@ def load_settings(config: pulumi.Config | None = None, stack: str | None = None)
         delivery=delivery,
         edge=edge,
         mezzanine=mezzanine,
+        coordinator=coordinator,
     )
