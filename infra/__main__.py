@@ -90,8 +90,10 @@ coordinator = CoordinatorService(
         mezzanine_kms_key_arn=mezzanine.kms_key_arn,
         r2_access_key_id=r2_credentials.access_key_id,
         r2_secret_access_key=r2_credentials.secret_access_key,
-        # Signed delivery on: the coordinator can mint playback URLs with the edge's key.
+        # Signed delivery on: the coordinator mints playback URLs with the edge's key and ttl.
         playback_hmac_key=edge.playback_hmac_key,
+        playback_token_ttl=edge.playback_token_ttl,
+        delivery_base_urls=tuple(settings.delivery.base_urls),
     ),
     opts=pulumi.ResourceOptions(providers=[aws_provider, random_provider]),
 )

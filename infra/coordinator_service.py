@@ -197,6 +197,10 @@ class CoordinatorServiceArgs:
     """Its secret access key (a secret)."""
     playback_hmac_key: pulumi.Input[str] | None = None
     """Key for signed delivery URLs (edge delivery), stored in the secret when given."""
+    playback_token_ttl: pulumi.Input[int] | None = None
+    """The signed-delivery rule's ttl; needed with ``playback_hmac_key``."""
+    delivery_base_urls: tuple[str, ...] = ()
+    """``https://host/`` of each delivery hostname (where playback URLs point)."""
     extra_environment: dict[str, str] = field(default_factory=dict)
     """More non-secret environment variables (e.g. a default URL lifetime)."""
 
@@ -219,6 +223,11 @@ class CoordinatorServiceArgs:
             problems.check(
                 is_s3_bucket_name(self.mezzanine_bucket), "mezzanine_bucket", "is not a bucket name"
             )
+        problems.check(
+            (self.playback_hmac_key is None) == (self.playback_token_ttl is None),
+            "playback_token_ttl",
+            "is needed with playback_hmac_key, and only with it",
+        )
         for name in self.extra_environment:
             problems.check(
                 name not in _ENVIRONMENT_SET_HERE and not name.startswith("AWS_"),
@@ -241,6 +250,9 @@ _ENVIRONMENT_SET_HERE = frozenset(
         "R2_ACCOUNT_ID",
         "DELIVERY_BUCKET",
         "MEZZANINE_BUCKET",
+        "COORDINATOR_PLAYBACK_HMAC_KEY",
+        "COORDINATOR_PLAYBACK_TOKEN_TTL",
+        "DELIVERY_BASE_URLS",
     }
 )
 
@@ -408,7 +420,7 @@ class CoordinatorService(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        environment = {
+        environment: dict[str, pulumi.Input[str]] = {
             **args.extra_environment,
             "COORDINATOR_SECRET_ARN": self.secret.arn,
             # The version deployed with: a new secret value changes the function's configuration,
@@ -420,6 +432,13 @@ class CoordinatorService(pulumi.ComponentResource):
             "MEZZANINE_BUCKET": args.mezzanine_bucket,
             # AWS_REGION is set by Lambda itself (reserved): the function's region, the stack's.
         }
+        if args.delivery_base_urls:
+            environment["DELIVERY_BASE_URLS"] = ",".join(args.delivery_base_urls)
+        if args.playback_token_ttl is not None:
+            # The key itself travels in the secret; the rule's ttl is not a secret.
+            environment["COORDINATOR_PLAYBACK_TOKEN_TTL"] = pulumi.Output.from_input(
+                args.playback_token_ttl
+            ).apply(str)
         self.function = aws.lambda_.Function(
             f"{name}-function",
             name=settings.function_name,

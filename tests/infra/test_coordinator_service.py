@@ -161,14 +161,18 @@ def test_no_secret_or_derived_value_reaches_the_plan(planned, stack):
 def test_function_environment_holds_no_secret_and_configures_the_coordinator(planned, stack):
     plan = planned[stack]
     variables = only(plan, FUNCTION).inputs["environment"]["variables"]
+    signed_delivery = "playback_hmac_key" in plan.outputs
     assert set(variables) == {
         "COORDINATOR_SECRET_ARN",
         "COORDINATOR_SECRET_VERSION",
         "R2_JURISDICTION",
         "R2_ACCOUNT_ID",
         "DELIVERY_BUCKET",
+        "DELIVERY_BASE_URLS",
         "MEZZANINE_BUCKET",
+        *(["COORDINATOR_PLAYBACK_TOKEN_TTL"] if signed_delivery else []),
     }
+    assert variables["DELIVERY_BASE_URLS"] == ",".join(plan.outputs["delivery_base_urls"])
     # What the secret bundle adds on Lambda, and what Lambda itself sets (AWS_REGION, role keys).
     bundle = _bundle_json(
         {
@@ -176,7 +180,7 @@ def test_function_environment_holds_no_secret_and_configures_the_coordinator(pla
             "token_keys": {"k1": "t" * 64},
             "r2_access_key_id": "0" * 32,
             "r2_secret_access_key": "f" * 64,
-            "playback_hmac_key": None,
+            "playback_hmac_key": "p" * 64 if signed_delivery else None,
         },
         "k1",
     )
@@ -194,6 +198,11 @@ def test_function_environment_holds_no_secret_and_configures_the_coordinator(pla
     assert settings.mezzanine.bucket == plan.outputs["mezzanine_bucket"]
     assert settings.mezzanine.region == plan.outputs["aws_region"]
     assert settings.jurisdiction.value == plan.outputs["jurisdiction"]
+    if signed_delivery:  # POST /v1/playback works with the key from the secret
+        assert settings.playback is not None
+        assert str(settings.playback.rule_ttl) == variables["COORDINATOR_PLAYBACK_TOKEN_TTL"]
+    else:
+        assert settings.playback is None
 
 
 @pytest.mark.parametrize("stack", EXAMPLE_STACKS)
