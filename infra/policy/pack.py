@@ -74,6 +74,8 @@ def _plain(value: Any) -> Any:
             except UnknownValueError:
                 items.append(UNKNOWN)
         return items
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # the engine sends every number as a double, as in infra/offline.py
     return value
 
 

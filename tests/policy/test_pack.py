@@ -223,3 +223,16 @@ def test_the_engine_gets_a_mandatory_diagnostic_for_a_border_crossing(analyzer, 
     response = analyzer.AnalyzeStack(analyze_stack_request(plan), timeout=60)
     found = [(d.policyName, d.enforcementLevel) for d in response.diagnostics]
     assert ("residency-aws", analyzer_pb2.MANDATORY) in found, found
+
+
+def test_numbers_from_the_engine_arrive_as_doubles_and_are_read_as_ints():
+    # The engine's wire format (protobuf Struct) carries every number as a double; a log group's
+    # retentionInDays of 30 arrives as 30.0 and must still satisfy the log-retention rule.
+    from infra.policy.pack import _plain
+
+    assert _plain({"retentionInDays": 30.0, "ratio": 0.5, "list": [1.0]}) == {
+        "retentionInDays": 30,
+        "ratio": 0.5,
+        "list": [1],
+    }
+    assert type(_plain(30.0)) is int
