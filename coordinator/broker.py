@@ -11,21 +11,28 @@ Rules a key must follow before anything is signed for it:
 * no backslash: Cloudflare's URL normalisation (and Windows tools) turn it into ``/``;
 * no leading ``/``, no empty segment (``//``), no ``.`` or ``..`` segment: S3 keys are flat
   strings, but browsers, CDNs and SDKs normalise such paths, and a key that reads differently
-  after normalisation could land outside its prefix;
+  after normalisation could land outside its prefix. The percent-encoded spellings of a dot
+  segment (``%2e``, ``.%2e``, ``%2e.``, ``%2e%2e``, any case) count too: the WHATWG URL parser
+  treats them as dot segments when a player resolves a manifest's relative URL;
+* none of those rules may break once Unicode look-alikes are folded (NFKC): U+2025 (two-dot
+  leader) folds to ``..``, U+FF0F (fullwidth solidus) to ``/``, U+FF3C to a backslash. Other
+  non-ASCII text (titles in any script) is fine;
 * outputs are ``output_prefix + path``, strictly under the prefix, which itself follows the
-  rules and ends in ``/``. Percent signs are literal characters (``%2e%2e`` is not ``..``); the
-  signer encodes them, so they cannot climb out either.
+  rules and ends in ``/``. Percent signs are otherwise literal characters (``..%2F`` is not
+  ``../``); the signer encodes them, so they cannot climb out either.
 
 References: https://developers.cloudflare.com/r2/platform/limits/ ,
 https://developers.cloudflare.com/r2/objects/multipart-objects/ ,
 https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-keys.html ,
-https://developers.cloudflare.com/rules/normalization/ , RFC 3986 section 5.2.4.
+https://developers.cloudflare.com/rules/normalization/ , RFC 3986 section 5.2.4,
+https://url.spec.whatwg.org/#double-dot-path-segment , UAX #15 (NFKC).
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -116,16 +123,31 @@ def _check_key_text(value: object, what: str) -> str:
         raise InvalidInput(f"{what} is longer than {MAX_KEY_BYTES} bytes", code="invalid_key")
     if any(_is_control(ch) for ch in value):
         raise InvalidInput(f"{what} contains a control character", code="invalid_key")
-    if "\\" in value:
-        raise InvalidInput(f"{what} contains a backslash", code="invalid_key")
-    if value.startswith("/"):
-        raise InvalidInput(f"{what} starts with '/'", code="invalid_key")
-    if "//" in value:
-        raise InvalidInput(f"{what} contains an empty segment ('//')", code="invalid_key")
-    segments = value.split("/")
-    if any(segment in (".", "..") for segment in segments):
-        raise InvalidInput(f"{what} contains a '.' or '..' segment", code="invalid_key")
+    problem = _path_problem(value)
+    if problem is None:
+        folded = unicodedata.normalize("NFKC", value)
+        if folded != value and _path_problem(folded) is not None:
+            problem = "reads as a path with '..', '//' or '\\' once look-alikes are folded (NFKC)"
+    if problem is not None:
+        raise InvalidInput(f"{what} {problem}", code="invalid_key")
     return value
+
+
+# WHATWG URL: a single-dot segment is "." or "%2e", a double-dot one "..", ".%2e", "%2e." or
+# "%2e%2e", ASCII case-insensitively.
+_DOT_SEGMENTS = frozenset({".", "..", "%2e", ".%2e", "%2e.", "%2e%2e"})
+
+
+def _path_problem(value: str) -> str | None:
+    if "\\" in value:
+        return "contains a backslash"
+    if value.startswith("/"):
+        return "starts with '/'"
+    if "//" in value:
+        return "contains an empty segment ('//')"
+    if any(segment.lower() in _DOT_SEGMENTS for segment in value.split("/")):
+        return "contains a '.' or '..' segment (or a percent-encoded one)"
+    return None
 
 
 def validate_key(value: object, *, what: str = "key") -> str:

@@ -67,7 +67,9 @@ def serve_in_thread(app: Any, *, timeout: float = 10.0) -> Iterator[str]:
     """Serve ``app`` with uvicorn on a free loopback port in a thread; yields the base URL."""
     import uvicorn
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and
+    # without it every answer waits 40 ms for a delayed ACK (Nagle: headers, then body).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))  # bound here, so no other process can take it meanwhile
     port = sock.getsockname()[1]

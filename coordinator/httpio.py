@@ -113,9 +113,11 @@ async def read_json_object(
     """
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
+        # ASCII digits only: "²" (latin-1 0xB2) passes str.isdigit() and then breaks int().
+        if not declared.isascii() or not declared.isdigit():
             raise InvalidInput("Content-Length is not a number", code="invalid_body")
-        if int(declared) > limit:
+        # Length first: int() refuses more than 4,300 digits (and would be slow before that).
+        if len(declared.lstrip("0")) > len(str(limit)) or int(declared) > limit:
             raise PayloadTooLarge(f"request body is larger than {limit} bytes")
     chunks: list[bytes] = []
     size = 0

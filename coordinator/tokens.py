@@ -20,6 +20,7 @@ RFC 8725 section 3.1 (pin the algorithm; never trust the token's ``alg``).
 from __future__ import annotations
 
 import base64
+import json
 import re
 import uuid
 from collections.abc import Mapping
@@ -46,7 +47,10 @@ ALGORITHM = "HS256"
 AUDIENCE = "r2-video-worker"
 ISSUER = "r2-video-coordinator"
 MIN_KEY_BYTES = 32  # RFC 7518 3.2: an HS256 key at least as long as the hash output
-MAX_TOKEN_CHARS = 8192  # a real token is well under 2 KiB; refuse to parse anything bigger
+# A real token is well under 2 KiB; refuse to parse anything bigger. With one mezzanine key and
+# a prefix of 1,024 UTF-8 bytes each, claims written as UTF-8 (not \u escapes, which cost up to
+# 3 bytes per key byte) keep the worst token near 6 KiB: every token issue() makes verifies.
+MAX_TOKEN_CHARS = 8192
 MAX_MEZZANINE_KEYS = 16
 # Tokens are minted by the coordinator itself, but Lambda instances' clocks drift a little.
 IAT_LEEWAY = timedelta(seconds=60)
@@ -149,12 +153,16 @@ class TokenCodec:
             "mezzanine_keys": list(scope.mezzanine_keys),
             "output_prefix": scope.output_prefix,
         }
-        return self._jwt.encode(
+        token = self._jwt.encode(
             payload,
             self._keys[self._signing_kid],
             algorithm=ALGORITHM,
             headers={"kid": self._signing_kid},
+            json_encoder=_Utf8Json,
         )
+        if len(token) > MAX_TOKEN_CHARS:  # never hand out a token that verify() refuses
+            raise ValueError(f"the scope makes a token longer than {MAX_TOKEN_CHARS} characters")
+        return token
 
     def verify(self, token: str, *, now: datetime, job_id: str | None = None) -> JobScope:
         """The scope ``token`` grants at ``now``; raises ``Unauthenticated`` or ``OutOfScope``.
@@ -200,6 +208,14 @@ class TokenCodec:
         if key is None:
             raise Unauthenticated("token key id is unknown", code="invalid_token")
         return key
+
+
+class _Utf8Json(json.JSONEncoder):
+    """Claims as UTF-8 text (RFC 7519 section 7.1), not ASCII with ``\\uXXXX`` escapes: a key
+    of 4-byte characters would otherwise triple in the token."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**{**options, "ensure_ascii": False})
 
 
 # Why a token failed, in words safe to return: none of them quotes the token or a key.
