@@ -1,5 +1,6 @@
 """The Pulumi program: one stack of zero-egress video storage, read as a bill of materials."""
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from infra.mezzanine import MezzanineBucket
 from infra.package import coordinator_package
 from infra.r2_credentials import R2Credentials, R2CredentialsArgs
 from infra.settings import PROJECT, load_settings
+from infra.sippy import SippyMigration
 
 settings = load_settings()
 tags = {"project": PROJECT, "stack": settings.stack, "jurisdiction": settings.jurisdiction.value}
@@ -97,6 +99,16 @@ coordinator = CoordinatorService(
     ),
     opts=pulumi.ResourceOptions(providers=[aws_provider, random_provider]),
 )
+
+# Migration (optional): Sippy copies objects from an existing S3 bucket into the delivery bucket
+# the first time they are read, so an archive moves to R2 without a bulk egress bill.
+if settings.sippy is not None:
+    SippyMigration(
+        "migration",
+        # The bucket's output, not its name: Sippy is enabled once the bucket exists.
+        dataclasses.replace(settings.sippy, bucket_name=delivery.bucket_name),
+        opts=pulumi.ResourceOptions(providers=[aws_provider, cloudflare_provider]),
+    )
 
 pulumi.export("environment", settings.environment.value)
 pulumi.export("jurisdiction", delivery.jurisdiction)

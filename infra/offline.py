@@ -56,6 +56,8 @@ FAKE_AWS_ACCOUNT = "123456789012"
 # AccountToken.value. Tests plan with it and assert that neither it nor its SHA-256 (the derived
 # S3 secret key) shows anywhere in a plan.
 FAKE_R2_TOKEN_VALUE = "fake-r2-token-value-0123456789abcdefghijklmnopqrstuv"
+FAKE_AWS_ACCESS_KEY_ID = "AKIAIOSFODNN7EXAMPLE"
+FAKE_AWS_SECRET_ACCESS_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"  # AWS docs example
 # Cloudflare permission groups by name, with made-up ids (the real ones come from the API).
 FAKE_PERMISSION_GROUPS = {
     "Workers R2 Storage Bucket Item Read": "00000000000000000000000000000001",
@@ -280,6 +282,10 @@ class OfflineMocks(pulumi.runtime.Mocks):
                 "keyId": resource_id,
                 "arn": f"arn:{partition_of(region)}:kms:{region}:{account}:key/{resource_id}",
             }
+        elif args.typ == "aws:iam/accessKey:AccessKey":
+            # AWS's documented example key pair: recognisable if it ever leaks into a plan.
+            resource_id = FAKE_AWS_ACCESS_KEY_ID
+            inputs |= {"secret": FAKE_AWS_SECRET_ACCESS_KEY, "status": "Active"}
         elif args.typ == "random:index/randomBytes:RandomBytes":
             # Stable stand-in bytes (the SDK marks hex and base64 secret, so they stay masked).
             fake = hashlib.shake_256(args.name.encode()).digest(int(inputs.get("length", 32)))

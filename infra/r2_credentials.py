@@ -1,7 +1,7 @@
 """R2Credentials: S3 keys for exactly one R2 bucket, minted by the program (no human in the loop).
 
-A Cloudflare account API token allowed only "Workers R2 Storage Bucket Item Write" on one
-bucket (its resource string from ``coordinator.endpoints.token_resource``, which carries the
+A Cloudflare account API token allowed only "Workers R2 Storage Bucket Item Write" (and, when
+asked, "... Item Read", which Sippy needs) on one bucket (its resource string from ``coordinator.endpoints.token_resource``, which carries the
 bucket's jurisdiction) is turned into S3 credentials the way Cloudflare documents: the access
 key id is the token's id, the secret access key the SHA-256 (hex) of the token's value. Both are
 Pulumi secrets from the moment they exist: encrypted in state, masked in every plan and preview.
@@ -32,6 +32,7 @@ from coordinator.endpoints import Jurisdiction, is_account_id, token_resource
 from infra.validation import Problems, is_r2_bucket_name
 
 __all__ = [
+    "BUCKET_ITEM_READ",
     "BUCKET_ITEM_WRITE",
     "BUCKET_SCOPE",
     "R2Credentials",
@@ -40,6 +41,7 @@ __all__ = [
     "s3_secret_access_key",
 ]
 
+BUCKET_ITEM_READ = "Workers R2 Storage Bucket Item Read"
 BUCKET_ITEM_WRITE = "Workers R2 Storage Bucket Item Write"
 # Scope of the permission groups that take a bucket resource string.
 BUCKET_SCOPE = "com.cloudflare.edge.r2.bucket"
@@ -57,6 +59,8 @@ class R2CredentialsArgs:
     """The one bucket the keys may write to (an Output ties the token to the bucket's creation)."""
     token_name: str
     """Name of the API token, as shown in the Cloudflare dashboard."""
+    permissions: tuple[str, ...] = (BUCKET_ITEM_WRITE,)
+    """Bucket-scoped permission groups the token gets (item read and/or item write)."""
 
     def __post_init__(self) -> None:
         problems = Problems("R2CredentialsArgs")
@@ -70,6 +74,13 @@ class R2CredentialsArgs:
                 "must be 3-63 lowercase letters, digits or hyphens",
             )
         problems.check(0 < len(self.token_name) <= 120, "token_name", "must be 1-120 characters")
+        problems.check(
+            bool(self.permissions)
+            and len(set(self.permissions)) == len(self.permissions)
+            and set(self.permissions) <= {BUCKET_ITEM_READ, BUCKET_ITEM_WRITE},
+            "permissions",
+            f"must be {BUCKET_ITEM_READ!r} and/or {BUCKET_ITEM_WRITE!r}, each once",
+        )
         problems.raise_if_any()
 
 
@@ -112,12 +123,15 @@ class R2Credentials(pulumi.ComponentResource):
         self, name: str, args: R2CredentialsArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("r2-video:access:R2Credentials", name, None, opts)
-        groups = cloudflare.get_account_api_token_permission_groups_list_output(
-            account_id=args.account_id,
-            # The API filters by exact, URL-encoded name; pick_permission_group checks again.
-            name=quote(BUCKET_ITEM_WRITE),
-            opts=pulumi.InvokeOutputOptions(parent=self),
-        )
+        group_ids = [
+            cloudflare.get_account_api_token_permission_groups_list_output(
+                account_id=args.account_id,
+                # The API filters by exact, URL-encoded name; pick_permission_group checks again.
+                name=quote(permission),
+                opts=pulumi.InvokeOutputOptions(parent=self),
+            ).results.apply(lambda groups, wanted=permission: pick_permission_group(groups, wanted))
+            for permission in args.permissions
+        ]
         self.resource = pulumi.Output.from_input(args.bucket_name).apply(
             lambda bucket: token_resource(args.account_id, args.jurisdiction, bucket)
         )
@@ -129,9 +143,8 @@ class R2Credentials(pulumi.ComponentResource):
                 cloudflare.AccountTokenPolicyArgs(
                     effect="allow",
                     permission_groups=[
-                        cloudflare.AccountTokenPolicyPermissionGroupArgs(
-                            id=groups.results.apply(pick_permission_group)
-                        )
+                        cloudflare.AccountTokenPolicyPermissionGroupArgs(id=group_id)
+                        for group_id in group_ids
                     ],
                     # Exactly one bucket, in its jurisdiction: nothing else in the account.
                     resources=self.resource.apply(lambda r: json.dumps({r: "*"})),

@@ -21,6 +21,7 @@ from infra.delivery import DeliveryBucketArgs, PrefixLifecycle
 from infra.edge import DEFAULT_TOKEN_TTL, ONE_YEAR, CloudflarePlan, EdgeDeliveryArgs
 from infra.mezzanine import MezzanineBucketArgs
 from infra.residency import allowed_region, is_region_name, partition_of, region_rule
+from infra.sippy import SippyMigrationArgs
 from infra.validation import ArgsError
 
 __all__ = ["Environment", "SettingsError", "StackSettings", "load_settings"]
@@ -58,11 +59,16 @@ class Problem:
             return f"pulumi config set --stack {stack} --path '{PROJECT}:{self.key}[0]' {example}"
         if self.key in OBJECT_LIST_KEYS:
             return f"pulumi config set --stack {stack} --path '{PROJECT}:{self.key}[0].{example}'"
+        if self.key in OBJECT_KEYS:
+            field, value = example.split(" ", 1)
+            path = f"{PROJECT}:{self.key}.{field}"
+            return f"pulumi config set --stack {stack} --path '{path}' {value}"
         return f"pulumi config set --stack {stack} {PROJECT}:{self.key} {example}"
 
 
 # An example value per key, used in the fix hints.
 EXAMPLES = {
+    "sippy": "sourceBucket example-legacy-renditions",
     "environment": "prod",
     "jurisdiction": "eu",
     "locationHint": "weur",
@@ -99,6 +105,7 @@ EXAMPLES = {
     "coordinatorLogRetentionDays": "30",
     "coordinatorTokenKeyIds": "k1",
 }
+OBJECT_KEYS = {"sippy"}
 LIST_KEYS = {"deliveryHostnames", "corsOrigins", "coordinatorTokenKeyIds"}
 OBJECT_LIST_KEYS = {"deliveryLifecycle"}
 
@@ -163,6 +170,8 @@ class StackSettings:
     edge: EdgeDeliveryArgs
     mezzanine: MezzanineBucketArgs
     coordinator: CoordinatorSettings
+    sippy: SippyMigrationArgs | None = None
+    """Incremental migration into the delivery bucket from an existing S3 bucket, if set."""
 
     @property
     def is_production(self) -> bool:
@@ -288,6 +297,49 @@ def _build(reader: _Reader, build: Callable[[], T], keys: dict[str, str]) -> T |
         return None
 
 
+_SIPPY_FIELDS = {"sourceBucket", "sourceRegion", "acknowledgeCrossBorder"}
+
+
+def _sippy(
+    r: _Reader,
+    stack: str,
+    account_id: str,
+    jurisdiction: Jurisdiction | None,
+    aws_region: str,
+    delivery: DeliveryBucketArgs | None,
+) -> SippyMigrationArgs | None:
+    """The optional ``sippy`` mapping: where the delivery bucket fills itself from."""
+    if r.text("sippy") is None:
+        return None
+    raw = r.structured("sippy", dict)
+    unknown = sorted(set(raw) - _SIPPY_FIELDS)
+    if unknown:
+        r.problem(
+            "sippy",
+            f"unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(_SIPPY_FIELDS))}",
+        )
+    acknowledge = raw.get("acknowledgeCrossBorder", False)
+    if not isinstance(acknowledge, bool):
+        r.problem("sippy", "acknowledgeCrossBorder must be true or false")
+        acknowledge = False
+    if jurisdiction is None or delivery is None or not aws_region:
+        return None  # the problems that stop us here are reported already
+    return _build(
+        r,
+        lambda: SippyMigrationArgs(
+            account_id=account_id,
+            jurisdiction=jurisdiction,
+            bucket_name=delivery.bucket_name,
+            source_bucket=str(raw.get("sourceBucket", "")),
+            source_region=str(raw.get("sourceRegion", "")),
+            stack_region=aws_region,
+            acknowledge_cross_border=acknowledge,
+            user_name=f"{PROJECT}-{stack}-sippy",
+        ),
+        {name: "sippy" for name in ("account_id", "source_bucket", "source_region", "user_name")},
+    )
+
+
 def load_settings(config: pulumi.Config | None = None, stack: str | None = None) -> StackSettings:
     """Read and validate the stack's configuration; raise SettingsError listing every problem."""
     config = config or pulumi.Config(PROJECT)
@@ -394,6 +446,7 @@ def load_settings(config: pulumi.Config | None = None, stack: str | None = None)
         ),
         _COORDINATOR_KEYS,
     )
+    sippy = _sippy(r, stack, account_id, jurisdiction, aws_region, delivery)
     kms_key = r.text("mezzanineKmsKeyArn")
     if kms_key and aws_region and f":kms:{aws_region}:" not in kms_key:
         r.problem("mezzanineKmsKeyArn", f"the key must be in the stack's region {aws_region!r}")
@@ -421,4 +474,5 @@ def load_settings(config: pulumi.Config | None = None, stack: str | None = None)
         edge=edge,
         mezzanine=mezzanine,
         coordinator=coordinator,
+        sippy=sippy,
     )

@@ -431,7 +431,9 @@ def _check_iam_wildcards(view: StackView) -> Iterator[Violation]:
                         continue
                     where = f"{_label(r)}: {prop} statement {statement.get('Sid') or i}"
                     actions = _as_list(statement.get("Action"))
-                    wild = [a for a in actions if a == "*" or str(a).endswith(":*")]
+                    # Any wildcard, not only "*" and "s3:*": "s3:Get*" grants actions that
+                    # did not exist when the policy was reviewed.
+                    wild = [a for a in actions if "*" in str(a)]
                     if wild or "NotAction" in statement:
                         shown = ", ".join(map(str, wild)) or "NotAction"
                         yield Violation(f"{where} allows every action ({shown})", r.urn)

@@ -272,6 +272,8 @@ def test_scoped_allow_statements_and_the_tls_only_deny_pass(view_of):
             "allows every action (*)",
         ),
         ({"Effect": "Allow", "Action": ["s3:*"], "Resource": SCOPED["Resource"]}, "(s3:*)"),
+        # Cloudflare's Sippy example grants these; a partial wildcard is still a wildcard.
+        ({"Effect": "Allow", "Action": ["s3:Get*"], "Resource": SCOPED["Resource"]}, "(s3:Get*)"),
         ({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}, "Resource '*' with no"),
         ({"Effect": "Allow", "NotAction": "iam:*", "Resource": SCOPED["Resource"]}, "NotAction"),
     ],
