@@ -77,7 +77,8 @@ def _client(region: str) -> Any:
     config = Config(
         connect_timeout=3,
         read_timeout=5,
-        retries={"mode": "standard", "max_attempts": 3},
+        # three attempts in all: botocore's max_attempts counts retries (it made four)
+        retries={"mode": "standard", "total_max_attempts": 3},
     )
     # Credentials from the environment: on Lambda, the function role's.
     return Session().client("secretsmanager", region_name=region, config=config)

@@ -538,6 +538,31 @@ def test_lambda_refuses_to_serve_says_why_in_its_log_and_heals_when_fixed(
     assert served["statusCode"] == 200, served
 
 
+def test_an_unreachable_secrets_manager_is_tried_three_times_then_named(
+    proxy: ToggleProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reading the secret bundle at cold start: a refused endpoint is tried 3 times in all
+    (it was 4: botocore's ``max_attempts`` counts retries), then a SecretsError names it."""
+    from coordinator.secrets import SecretsError, fetch_secret_string
+
+    for name, value in {
+        "AWS_ENDPOINT_URL_SECRETS_MANAGER": proxy.endpoint,
+        "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE",
+        "AWS_SECRET_ACCESS_KEY": "secret-" + "s" * 33,
+        "AWS_CONFIG_FILE": "/nonexistent",
+        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+    }.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE"):
+        monkeypatch.delenv(name, raising=False)
+    proxy.set_mode("refuse")
+    arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:coordinator-AbCdEf"
+    with pytest.raises(SecretsError) as refused:
+        fetch_secret_string(arn)
+    assert proxy.accepted == 3
+    assert arn in str(refused.value) and "secret-" not in str(refused.value)
+
+
 # -- signing credentials near expiry --------------------------------------------------------------
 
 
