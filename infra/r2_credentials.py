@@ -1,9 +1,10 @@
 """R2Credentials: S3 keys for exactly one R2 bucket, minted by the program (no human in the loop).
 
 A Cloudflare account API token allowed only "Workers R2 Storage Bucket Item Write" (and, when
-asked, "... Item Read", which Sippy needs) on one bucket (its resource string from ``coordinator.endpoints.token_resource``, which carries the
-bucket's jurisdiction) is turned into S3 credentials the way Cloudflare documents: the access
-key id is the token's id, the secret access key the SHA-256 (hex) of the token's value. Both are
+asked, "... Item Read", which Sippy needs) on one bucket (its resource string from
+``coordinator.endpoints.token_resource``, which carries the bucket's jurisdiction) is turned
+into S3 credentials the way Cloudflare documents: the access key id is the token's id, the
+secret access key the SHA-256 (hex) of the token's value. Both are
 Pulumi secrets from the moment they exist: encrypted in state, masked in every plan and preview.
 
 Item Write covers what the coordinator signs for workers (PUT, multipart create/upload/
