@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
@@ -14,42 +13,7 @@ import pytest
 from coordinator import lambda_handler
 from coordinator.config import Settings
 from coordinator.embedded_store import EmbeddedStore
-
-
-def _event(method: str, path: str, *, body: Any = None, headers: dict[str, str] | None = None):
-    """A Lambda function URL event (payload format 2.0)."""
-    raw = "" if body is None else body if isinstance(body, str) else json.dumps(body)
-    return {
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": {
-            "host": "abcdefgh.lambda-url.eu-west-1.on.aws",
-            "content-type": "application/json",
-            **(headers or {}),
-        },
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "abcdefgh",
-            "domainName": "abcdefgh.lambda-url.eu-west-1.on.aws",
-            "domainPrefix": "abcdefgh",
-            "http": {
-                "method": method,
-                "path": path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": "203.0.113.7",
-                "userAgent": "worker/1",
-            },
-            "requestId": "request-1",
-            "routeKey": "$default",
-            "stage": "$default",
-            "time": "01/Mar/2026:12:00:00 +0000",
-            "timeEpoch": 1772366400000,
-        },
-        "body": raw,
-        "isBase64Encoded": False,
-    }
+from tests.coordinator.lambda_events import function_url_event
 
 
 @pytest.fixture
@@ -93,7 +57,7 @@ def test_lambda_runs_the_whole_job_flow(
     lambda_env: Settings, http: httpx.Client, mezzanine: tuple[str, bytes]
 ) -> None:
     created = lambda_handler.handler(
-        _event(
+        function_url_event(
             "POST",
             "/v1/jobs",
             body={"mezzanine_key": mezzanine[0], "output_prefix": "jobs/lambda/"},
@@ -104,7 +68,7 @@ def test_lambda_runs_the_whole_job_flow(
     assert created["statusCode"] == 201, created
     job = json.loads(created["body"])
     inputs = lambda_handler.handler(
-        _event(
+        function_url_event(
             "POST",
             f"/v1/jobs/{job['job_id']}/inputs",
             headers={"authorization": f"Bearer {job['worker_token']}"},
@@ -118,11 +82,11 @@ def test_lambda_runs_the_whole_job_flow(
 
 
 def test_lambda_errors_are_json_with_status(lambda_env: Settings) -> None:
-    unauthenticated = lambda_handler.handler(_event("POST", "/v1/jobs/j1/inputs"), None)
+    unauthenticated = lambda_handler.handler(function_url_event("POST", "/v1/jobs/j1/inputs"), None)
     assert unauthenticated["statusCode"] == 401
     assert json.loads(unauthenticated["body"])["error"]["code"] == "missing_token"
     huge = lambda_handler.handler(
-        _event(
+        function_url_event(
             "POST",
             "/v1/jobs",
             body="{" + " " * 70000 + "}",
@@ -131,5 +95,5 @@ def test_lambda_errors_are_json_with_status(lambda_env: Settings) -> None:
         None,
     )
     assert huge["statusCode"] == 413
-    health = lambda_handler.handler(_event("GET", "/healthz"), None)
+    health = lambda_handler.handler(function_url_event("GET", "/healthz"), None)
     assert health["statusCode"] == 200 and json.loads(health["body"]) == {"status": "ok"}

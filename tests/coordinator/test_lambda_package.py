@@ -22,6 +22,7 @@ import pytest
 from coordinator.config import Settings
 from coordinator.embedded_store import EmbeddedStore
 from infra.package import BOTOCORE_SERVICES, LambdaPackage, build_package
+from tests.coordinator.lambda_events import function_url_event
 
 # Runs inside the unpacked zip: answers Function URL events (payload 2.0) given on stdin.
 _RUNNER = r"""
@@ -43,42 +44,6 @@ for service in sys.argv[2:]:
 answers = [lambda_handler.handler(event, None) for event in json.load(sys.stdin)]
 json.dump(answers, sys.stdout)
 """
-
-
-def _event(method: str, path: str, *, body: Any = None, token: str | None = None):
-    """A Lambda function URL event (payload format 2.0)."""
-    headers = {"host": "abcdefgh.lambda-url.eu-central-1.on.aws"}
-    if body is not None:
-        headers["content-type"] = "application/json"
-    if token is not None:
-        headers["authorization"] = f"Bearer {token}"
-    return {
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": headers,
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "abcdefgh",
-            "domainName": "abcdefgh.lambda-url.eu-central-1.on.aws",
-            "domainPrefix": "abcdefgh",
-            "http": {
-                "method": method,
-                "path": path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": "203.0.113.7",
-                "userAgent": "worker/1",
-            },
-            "requestId": "request-1",
-            "routeKey": "$default",
-            "stage": "$default",
-            "time": "01/Mar/2026:12:00:00 +0000",
-            "timeEpoch": 1772366400000,
-        },
-        "body": "" if body is None else json.dumps(body),
-        "isBase64Encoded": False,
-    }
 
 
 @pytest.fixture(scope="module")
@@ -186,8 +151,8 @@ def test_unpacked_zip_serves_function_url_events(
 
     health, created = run(
         [
-            _event("GET", "/healthz"),
-            _event(
+            function_url_event("GET", "/healthz"),
+            function_url_event(
                 "POST",
                 "/v1/jobs",
                 body={"mezzanine_key": mezzanine[0], "output_prefix": "jobs/zip/"},
@@ -201,8 +166,10 @@ def test_unpacked_zip_serves_function_url_events(
 
     inputs, outputs = run(
         [
-            _event("POST", f"/v1/jobs/{job['job_id']}/inputs", token=job["worker_token"]),
-            _event(
+            function_url_event(
+                "POST", f"/v1/jobs/{job['job_id']}/inputs", token=job["worker_token"]
+            ),
+            function_url_event(
                 "POST",
                 f"/v1/jobs/{job['job_id']}/outputs",
                 body={"files": [{"path": "index.m3u8", "content_type": "application/x-mpegURL"}]},
