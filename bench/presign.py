@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import boto3
 import botocore
 import botocore.auth
-from botocore.config import Config
 
+from coordinator import s3client
 from coordinator.sigv4 import Credentials, presign_url, signing_key
 
 ENDPOINT = "https://0123456789abcdef0123456789abcdef.eu.r2.cloudflarestorage.com"
@@ -47,20 +47,8 @@ def make_inputs(count: int) -> list[tuple[str, str]]:
 
 
 def make_client() -> Any:
-    return boto3.session.Session().client(
-        "s3",
-        region_name=REGION,
-        endpoint_url=ENDPOINT,
-        aws_access_key_id=CREDENTIALS.access_key,
-        aws_secret_access_key=CREDENTIALS.secret_key,
-        aws_session_token=CREDENTIALS.session_token,
-        config=Config(
-            signature_version="s3v4",
-            s3={"addressing_style": "path"},
-            request_checksum_calculation="when_required",
-            response_checksum_validation="when_required",
-        ),
-    )
+    # The coordinator's own boto3 client (SigV4, checksums "when_required"): the fair opponent.
+    return s3client.make_client(endpoint=ENDPOINT, region=REGION, credentials=CREDENTIALS)
 
 
 def boto_url(client: Any, key: str, content_type: str) -> str:

@@ -1,4 +1,5 @@
-"""Lambda Function URL events (payload format 2.0), as AWS documents them, for the handler tests.
+"""Lambda Function URL events (payload format 2.0), as AWS documents them, and the environment
+that points the handler at the embedded store: shared by the handler and unpacked-zip tests.
 
 References: https://docs.aws.amazon.com/lambda/latest/dg/urls-invocation.html#urls-payloads
 """
@@ -6,7 +7,11 @@ References: https://docs.aws.amazon.com/lambda/latest/dg/urls-invocation.html#ur
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from coordinator.config import Settings
+    from coordinator.embedded_store import EmbeddedStore
 
 HOST = "abcdefgh.lambda-url.eu-central-1.on.aws"
 
@@ -50,4 +55,22 @@ def function_url_event(
         },
         "body": raw,
         "isBase64Encoded": False,
+    }
+
+
+def coordinator_env(settings: Settings, store: EmbeddedStore) -> dict[str, str]:
+    """The variables a coordinator reads at cold start, for ``settings`` over ``store``."""
+    return {
+        "COORDINATOR_ADMIN_KEY": settings.admin_key,
+        "COORDINATOR_TOKEN_KEYS": json.dumps(dict(settings.token_keys)),
+        "COORDINATOR_TOKEN_SIGNING_KID": settings.signing_kid,
+        "R2_ENDPOINT_URL": store.endpoint,
+        "R2_ACCESS_KEY_ID": store.access_key,
+        "R2_SECRET_ACCESS_KEY": store.secret_key,
+        "DELIVERY_BUCKET": settings.delivery.bucket,
+        "S3_ENDPOINT_URL": store.endpoint,
+        "AWS_REGION": settings.mezzanine.region,
+        "AWS_ACCESS_KEY_ID": store.access_key,
+        "AWS_SECRET_ACCESS_KEY": store.secret_key,
+        "MEZZANINE_BUCKET": settings.mezzanine.bucket,
     }

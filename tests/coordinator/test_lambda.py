@@ -13,27 +13,14 @@ import pytest
 from coordinator import lambda_handler
 from coordinator.config import Settings
 from coordinator.embedded_store import EmbeddedStore
-from tests.coordinator.lambda_events import function_url_event
+from tests.coordinator.lambda_events import coordinator_env, function_url_event
 
 
 @pytest.fixture
 def lambda_env(
     monkeypatch: pytest.MonkeyPatch, store: EmbeddedStore, settings: Settings
 ) -> Iterator[Settings]:
-    env = {
-        "COORDINATOR_ADMIN_KEY": settings.admin_key,
-        "COORDINATOR_TOKEN_KEYS": json.dumps(dict(settings.token_keys)),
-        "COORDINATOR_TOKEN_SIGNING_KID": settings.signing_kid,
-        "R2_ENDPOINT_URL": store.endpoint,
-        "R2_ACCESS_KEY_ID": store.access_key,
-        "R2_SECRET_ACCESS_KEY": store.secret_key,
-        "DELIVERY_BUCKET": settings.delivery.bucket,
-        "S3_ENDPOINT_URL": store.endpoint,
-        "AWS_REGION": settings.mezzanine.region,
-        "AWS_ACCESS_KEY_ID": store.access_key,
-        "AWS_SECRET_ACCESS_KEY": store.secret_key,
-        "MEZZANINE_BUCKET": settings.mezzanine.bucket,
-    }
+    env = coordinator_env(settings, store)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("COORDINATOR_STACK_OUTPUTS", raising=False)

@@ -22,7 +22,7 @@ import pytest
 from coordinator.config import Settings
 from coordinator.embedded_store import EmbeddedStore
 from infra.package import BOTOCORE_SERVICES, LambdaPackage, build_package
-from tests.coordinator.lambda_events import function_url_event
+from tests.coordinator.lambda_events import coordinator_env, function_url_event
 
 # Runs inside the unpacked zip: answers Function URL events (payload 2.0) given on stdin.
 _RUNNER = r"""
@@ -122,18 +122,7 @@ def test_unpacked_zip_serves_function_url_events(
     env = {
         "PATH": os.environ.get("PATH", ""),
         "PYTHONPATH": str(unpacked),
-        "COORDINATOR_ADMIN_KEY": settings.admin_key,
-        "COORDINATOR_TOKEN_KEYS": json.dumps(dict(settings.token_keys)),
-        "COORDINATOR_TOKEN_SIGNING_KID": settings.signing_kid,
-        "R2_ENDPOINT_URL": store.endpoint,
-        "R2_ACCESS_KEY_ID": store.access_key,
-        "R2_SECRET_ACCESS_KEY": store.secret_key,
-        "DELIVERY_BUCKET": settings.delivery.bucket,
-        "S3_ENDPOINT_URL": store.endpoint,
-        "AWS_REGION": settings.mezzanine.region,
-        "AWS_ACCESS_KEY_ID": store.access_key,
-        "AWS_SECRET_ACCESS_KEY": store.secret_key,
-        "MEZZANINE_BUCKET": settings.mezzanine.bucket,
+        **coordinator_env(settings, store),
     }
 
     def run(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
