@@ -14,14 +14,14 @@ import pulumi_aws as aws
 import pulumi_cloudflare as cloudflare
 import pulumi_random as random
 
-from infra.coordinator_service import CoordinatorService, CoordinatorServiceArgs
-from infra.delivery import DeliveryBucket
-from infra.edge import EdgeDelivery
-from infra.mezzanine import MezzanineBucket
-from infra.package import coordinator_package
-from infra.r2_credentials import R2Credentials, R2CredentialsArgs
+from infra.components.coordinator_service import CoordinatorService, CoordinatorServiceArgs
+from infra.components.delivery import DeliveryBucket
+from infra.components.edge import EdgeDelivery
+from infra.components.mezzanine import MezzanineBucket
+from infra.components.package import coordinator_package
+from infra.components.r2_credentials import R2Credentials, R2CredentialsArgs
+from infra.components.sippy import SippyMigration
 from infra.settings import PROJECT, load_settings
-from infra.sippy import SippyMigration
 
 settings = load_settings()
 tags = {"project": PROJECT, "stack": settings.stack, "jurisdiction": settings.jurisdiction.value}
@@ -66,7 +66,8 @@ mezzanine = MezzanineBucket(
 
 # Coordinator: the presigning broker on Lambda in the mezzanine's region. Its R2 keys come from
 # a token that may only write objects in the delivery bucket; its secrets live in Secrets
-# Manager only. The code is one deterministic zip (build/coordinator.zip, see infra/package.py).
+# Manager only. The code is one deterministic zip (build/coordinator.zip, see
+# infra/components/package.py).
 r2_credentials = R2Credentials(
     "coordinator-r2",
     R2CredentialsArgs(

@@ -17,7 +17,7 @@ __all__ = ["main"]
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from infra.plan import StackConfigError, plan_stack, render_json, render_table
+    from infra.review.plan import StackConfigError, plan_stack, render_json, render_table
     from infra.settings import SettingsError
 
     try:
@@ -33,8 +33,13 @@ def _plan(args: argparse.Namespace) -> int:
     if args.no_policy:
         return 0
     # The policy rules run over the same plan; their report goes where it cannot spoil JSON.
-    from infra.plan import load_stack_config
-    from infra.policy.rules import evaluate, mandatory_failures, render_results, view_from_plan
+    from infra.review.plan import load_stack_config
+    from infra.review.policy.rules import (
+        evaluate,
+        mandatory_failures,
+        render_results,
+        view_from_plan,
+    )
 
     config = load_stack_config(args.stack, Path(args.project_dir)).values
     view = view_from_plan(json.loads(render_json(plan)), config)
@@ -46,7 +51,7 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _diff(args: argparse.Namespace) -> int:
-    from infra.diff import main as diff_main
+    from infra.review.diff import main as diff_main
 
     return diff_main(args.base, args.head, output=args.output)
 
@@ -69,7 +74,9 @@ def _parser() -> argparse.ArgumentParser:
         help="folder of Pulumi.yaml",
     )
     plan.add_argument(
-        "--no-policy", action="store_true", help="skip the policy rules (infra/policy/rules.py)"
+        "--no-policy",
+        action="store_true",
+        help="skip the policy rules (infra/review/policy/rules.py)",
     )
     plan.set_defaults(handler=_plan)
 
@@ -89,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["cost"]:
         # The cost model owns its flags; hand it the rest of the command line untouched.
-        from infra.cost import main as cost_main
+        from infra.cost.model import main as cost_main
 
         return cost_main(argv[1:])
     args = _parser().parse_args(argv)

@@ -16,12 +16,12 @@ from typing import Any, TypeVar
 import pulumi
 
 from coordinator.endpoints import Jurisdiction, r2_endpoint, region_key
-from infra.coordinator_service import CoordinatorSettings, default_function_name
-from infra.delivery import DeliveryBucketArgs, PrefixLifecycle
-from infra.edge import DEFAULT_TOKEN_TTL, ONE_YEAR, CloudflarePlan, EdgeDeliveryArgs
-from infra.mezzanine import MezzanineBucketArgs
+from infra.components.coordinator_service import CoordinatorSettings, default_function_name
+from infra.components.delivery import DeliveryBucketArgs, PrefixLifecycle
+from infra.components.edge import DEFAULT_TOKEN_TTL, ONE_YEAR, CloudflarePlan, EdgeDeliveryArgs
+from infra.components.mezzanine import MezzanineBucketArgs
+from infra.components.sippy import SippyMigrationArgs
 from infra.residency import allowed_region, is_region_name, partition_of, region_rule
-from infra.sippy import SippyMigrationArgs
 from infra.validation import ArgsError
 
 __all__ = ["Environment", "SettingsError", "StackSettings", "load_settings"]

@@ -1,4 +1,4 @@
-"""The Lambda zip (infra/package.py): deterministic, pure Python, and self-contained.
+"""The Lambda zip (infra/components/package.py): deterministic, pure Python, and self-contained.
 
 The handler is run from the unpacked zip in a subprocess whose import path is only that
 directory (``python -S``: no site-packages), against the session's embedded S3 store, so a
@@ -21,7 +21,7 @@ import pytest
 
 from coordinator.config import Settings
 from coordinator.embedded_store import EmbeddedStore
-from infra.package import BOTOCORE_SERVICES, LambdaPackage, build_package
+from infra.components.package import BOTOCORE_SERVICES, LambdaPackage, build_package
 from tests.coordinator.lambda_events import coordinator_env, function_url_event
 
 # Runs inside the unpacked zip: answers Function URL events (payload 2.0) given on stdin.

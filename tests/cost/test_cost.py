@@ -13,7 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from infra import cost, prices, workload
+from infra.cost import model as cost
+from infra.cost import prices, workload
 
 RAW: dict[str, Any] = json.loads(prices.PRICES_PATH.read_text(encoding="utf-8"))
 PRICES = prices.load_prices()

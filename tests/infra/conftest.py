@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import pytest
 
-from infra.offline import Synthesis, synthesize
-from infra.plan import load_stack_config, plan_stack
+from infra.review.offline import Synthesis, synthesize
+from infra.review.plan import load_stack_config, plan_stack
 
 EXAMPLE_STACKS = ("dev", "eu-prod", "fedramp")
 

@@ -17,17 +17,17 @@ import pytest
 from coordinator.config import load_settings as coordinator_settings
 from coordinator.endpoints import token_resource
 from coordinator.secrets import bundle_environment
-from infra.coordinator_service import (
+from infra.components.coordinator_service import (
     LAMBDA_RUNTIME,
     LOG_RETENTION_DAYS,
     CoordinatorSettings,
     _bundle_json,
     function_urls_available,
 )
-from infra.offline import FAKE_PERMISSION_GROUPS, FAKE_R2_TOKEN_VALUE, SECRET, Synthesis
-from infra.plan import load_stack_config, render_json
-from infra.policy.rules import evaluate, mandatory_failures, view_from_plan
-from infra.r2_credentials import BUCKET_ITEM_WRITE, pick_permission_group
+from infra.components.r2_credentials import BUCKET_ITEM_WRITE, pick_permission_group
+from infra.review.offline import FAKE_PERMISSION_GROUPS, FAKE_R2_TOKEN_VALUE, SECRET, Synthesis
+from infra.review.plan import load_stack_config, render_json
+from infra.review.policy.rules import evaluate, mandatory_failures, view_from_plan
 from infra.settings import SettingsError, load_settings
 from infra.validation import ArgsError
 from tests.infra.conftest import EXAMPLE_STACKS

@@ -10,7 +10,7 @@ import pytest
 
 from coordinator.endpoints import REGION_KEYS, Jurisdiction, region_key
 from coordinator.playback import SEPARATOR
-from infra.edge import (
+from infra.components.edge import (
     MANIFEST_EXTENSIONS,
     MEDIA_EXTENSIONS,
     ONE_YEAR,
@@ -19,8 +19,8 @@ from infra.edge import (
     EdgeDeliveryArgs,
     signed_delivery_expression,
 )
-from infra.offline import SECRET, OfflineMocks, PlannedResource, Synthesis
-from infra.plan import load_stack_config
+from infra.review.offline import SECRET, OfflineMocks, PlannedResource, Synthesis
+from infra.review.plan import load_stack_config
 from tests.infra.conftest import EXAMPLE_STACKS
 from tests.infra.test_settings import problems_of
 

@@ -10,10 +10,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from coordinator.endpoints import ALLOWED_LOCATION_HINTS, Jurisdiction
-from infra.delivery import DeliveryBucketArgs
-from infra.mezzanine import MezzanineBucketArgs
-from infra.plan import load_stack_config
+from infra.components.delivery import DeliveryBucketArgs
+from infra.components.mezzanine import MezzanineBucketArgs
 from infra.residency import EU_REGIONS, GOVCLOUD_REGIONS, allowed_region
+from infra.review.plan import load_stack_config
 from infra.settings import SettingsError, StackSettings, load_settings
 from infra.validation import ArgsError, is_origin
 

@@ -6,11 +6,19 @@ import json
 
 import pytest
 
-from infra.offline import FAKE_AWS_ACCESS_KEY_ID, FAKE_AWS_SECRET_ACCESS_KEY, FAKE_R2_TOKEN_VALUE
-from infra.plan import render_json
-from infra.r2_credentials import BUCKET_ITEM_READ, BUCKET_ITEM_WRITE, s3_secret_access_key
+from infra.components.r2_credentials import (
+    BUCKET_ITEM_READ,
+    BUCKET_ITEM_WRITE,
+    s3_secret_access_key,
+)
+from infra.components.sippy import source_read_policy
+from infra.review.offline import (
+    FAKE_AWS_ACCESS_KEY_ID,
+    FAKE_AWS_SECRET_ACCESS_KEY,
+    FAKE_R2_TOKEN_VALUE,
+)
+from infra.review.plan import render_json
 from infra.settings import SettingsError
-from infra.sippy import source_read_policy
 
 SIPPY = "cloudflare:index/r2BucketSippy:R2BucketSippy"
 
@@ -82,14 +90,14 @@ def test_the_r2_token_reads_and_writes_only_the_delivery_bucket(planned):
     resources = json.loads(policy["resources"])
     account = "0123456789abcdef0123456789abcdef"
     assert resources == {f"com.cloudflare.edge.r2.bucket.{account}_eu_video-eu-prod-delivery": "*"}
-    from infra.offline import FAKE_PERMISSION_GROUPS
+    from infra.review.offline import FAKE_PERMISSION_GROUPS
 
     wanted = {FAKE_PERMISSION_GROUPS[BUCKET_ITEM_READ], FAKE_PERMISSION_GROUPS[BUCKET_ITEM_WRITE]}
     assert {g["id"] for g in policy["permissionGroups"]} == wanted
 
 
 def test_the_coordinator_token_still_only_writes(planned):
-    from infra.offline import FAKE_PERMISSION_GROUPS
+    from infra.review.offline import FAKE_PERMISSION_GROUPS
 
     token = only(planned["eu-prod"], "cloudflare:index/accountToken:AccountToken", "coordinator")
     (policy,) = token.inputs["policies"]

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from coordinator.endpoints import Jurisdiction, r2_endpoint
-from infra.offline import SECRET, Synthesis
 from infra.residency import EU_REGIONS, GOVCLOUD_REGIONS
+from infra.review.offline import SECRET, Synthesis
 from tests.infra.conftest import EXAMPLE_STACKS
 
 R2_BUCKET = "cloudflare:index/r2Bucket:R2Bucket"
@@ -232,7 +232,7 @@ def test_every_cloud_resource_names_an_explicit_provider(planned, stack):
 
 @pytest.mark.parametrize("stack", EXAMPLE_STACKS)
 def test_aws_provider_is_pinned_to_the_stack_account_and_region(planned, stack):
-    from infra.plan import load_stack_config
+    from infra.review.plan import load_stack_config
 
     config = load_stack_config(stack).values
     provider = only(planned[stack], AWS_PROVIDER)
@@ -241,8 +241,8 @@ def test_aws_provider_is_pinned_to_the_stack_account_and_region(planned, stack):
 
 
 def test_a_secret_cloudflare_token_never_reaches_the_plan(plan_with):
-    from infra.offline import synthesize
-    from infra.plan import load_stack_config, render_json
+    from infra.review.offline import synthesize
+    from infra.review.plan import load_stack_config, render_json
 
     config = load_stack_config("eu-prod")
     values = dict(config.values) | {"cloudflare:apiToken": "cf-token-that-must-not-leak-123"}
@@ -255,7 +255,7 @@ def test_a_secret_cloudflare_token_never_reaches_the_plan(plan_with):
 
 @pytest.mark.parametrize("stack", EXAMPLE_STACKS)
 def test_the_plan_is_stable_byte_for_byte(planned, plan_with, stack):
-    from infra.plan import render_json
+    from infra.review.plan import render_json
 
     assert render_json(plan_with(stack)) == render_json(planned[stack])
 

@@ -2,7 +2,7 @@
 
 No Pulumi CLI here, so these tests stand in for the engine at two levels: calling the
 pulumi_policy policy objects directly (``StackValidationArgs`` of ``PolicyResource``), and
-starting the pack exactly as the CLI does (``python -m pulumi.policy <engine> infra/policy``)
+starting the pack exactly as the CLI does (``python -m pulumi.policy <engine> infra/review/policy``)
 and talking to it over its gRPC analyzer interface.
 """
 
@@ -32,12 +32,12 @@ from pulumi_policy import (
 from pulumi_policy.policy import PolicyCustomTimeouts
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
-from infra.policy.pack import PACK_NAME, policies, view_from_policy_resources
-from infra.policy.rules import RULES, UNKNOWN
+from infra.review.policy.pack import PACK_NAME, policies, view_from_policy_resources
+from infra.review.policy.rules import RULES, UNKNOWN
 from tests.policy.conftest import resource
 
 ROOT = Path(__file__).resolve().parents[2]
-PACK_DIR = ROOT / "infra" / "policy"
+PACK_DIR = ROOT / "infra" / "review" / "policy"
 EU_PROD = {"r2-video:environment": "prod", "r2-video:jurisdiction": "eu"}
 
 
@@ -228,7 +228,7 @@ def test_the_engine_gets_a_mandatory_diagnostic_for_a_border_crossing(analyzer, 
 def test_numbers_from_the_engine_arrive_as_doubles_and_are_read_as_ints():
     # The engine's wire format (protobuf Struct) carries every number as a double; a log group's
     # retentionInDays of 30 arrives as 30.0 and must still satisfy the log-retention rule.
-    from infra.policy.pack import _plain
+    from infra.review.policy.pack import _plain
 
     assert _plain({"retentionInDays": 30.0, "ratio": 0.5, "list": [1.0]}) == {
         "retentionInDays": 30,

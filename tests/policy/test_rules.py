@@ -7,7 +7,7 @@ import json
 import pytest
 
 from coordinator.endpoints import Jurisdiction
-from infra.policy.rules import (
+from infra.review.policy.rules import (
     RULES,
     SECRET,
     Resource,

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from infra.plan import plan_stack, render_json
+from infra.review.plan import plan_stack, render_json
 
 ROOT = Path(__file__).resolve().parents[2]
 

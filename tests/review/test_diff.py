@@ -8,7 +8,7 @@ import json
 import pytest
 
 from infra.cli import main
-from infra.diff import BORDER, DATA_LOSS, REPLACE, compare, load_plan
+from infra.review.diff import BORDER, DATA_LOSS, REPLACE, compare, load_plan
 
 
 def _find(plan, type_suffix, name=None):

@@ -1,4 +1,5 @@
-"""One test per entry of infra/risk.py: the diff flags it, and the provider SDK knows the property.
+"""One test per entry of infra/review/risk.py: the diff flags it, and the provider SDK knows the
+property.
 
 The SDK check catches a misspelt property (the diff would silently never flag it); whether a
 change really replaces the resource is recorded per entry in ``ReplaceRule.source``.
@@ -11,8 +12,8 @@ import re
 
 import pytest
 
-from infra.diff import BORDER, DATA_LOSS, REPLACE, Plan, compare
-from infra.risk import BORDER_PROPERTIES, DATA_BEARING, REPLACE_ON_CHANGE
+from infra.review.diff import BORDER, DATA_LOSS, REPLACE, Plan, compare
+from infra.review.risk import BORDER_PROPERTIES, DATA_BEARING, REPLACE_ON_CHANGE
 
 REPLACE_ENTRIES = [(t, p) for t, props in REPLACE_ON_CHANGE.items() for p in props]
 BORDER_ENTRIES = [

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.plan import plan_stack, render_json
+from infra.review.plan import plan_stack, render_json
 
 ROOT = Path(__file__).resolve().parents[2]
 STACKS = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in ROOT.glob("Pulumi.*.yaml"))

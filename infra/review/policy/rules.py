@@ -4,7 +4,7 @@ The same rules run in two places:
 
 * offline, in ``python -m infra.cli plan`` (``view_from_plan``), where a mandatory violation
   makes the plan exit 1;
-* inside ``pulumi preview --policy-pack infra/policy`` (``infra/policy/pack.py`` turns
+* inside ``pulumi preview --policy-pack infra/review/policy`` (``infra/review/policy/pack.py`` turns
   pulumi_policy's ``PolicyResource`` objects into the same view).
 
 Stack context (environment, jurisdiction) comes from the stack's configuration, the same
@@ -26,7 +26,14 @@ from typing import Any, TypeGuard
 
 from coordinator.endpoints import ALLOWED_LOCATION_HINTS, REGION_KEYS, Jurisdiction
 from infra.residency import allowed_region, partition_of, region_rule
-from infra.risk import DATA_BEARING, KMS_KEY, LOG_GROUP, R2_BUCKET, REGIONAL_HOSTNAME, S3_BUCKET
+from infra.review.risk import (
+    DATA_BEARING,
+    KMS_KEY,
+    LOG_GROUP,
+    R2_BUCKET,
+    REGIONAL_HOSTNAME,
+    S3_BUCKET,
+)
 
 __all__ = [
     "RULES",

@@ -3,7 +3,7 @@
 What it creates, all in the stack's region through the parent's AWS provider:
 
 * a **Lambda function** (``coordinator.lambda_handler.handler``, Python 3.13, arm64) from the
-  deterministic zip of ``infra/package.py``;
+  deterministic zip of ``infra/components/package.py``;
 * an **HTTPS entry point**: a Lambda function URL where the region offers one, an API Gateway
   HTTP API where it does not (``function_urls_available``: GovCloud, and a few commercial
   regions such as eu-south-2);
@@ -13,8 +13,8 @@ What it creates, all in the stack's region through the parent's AWS provider:
   on the mezzanine key through S3 (SSE-KMS only), ``secretsmanager:GetSecretValue`` on its own
   secret, and writing its own log streams;
 * **one Secrets Manager secret** with the admin key, the worker-token keys (``pulumi_random``),
-  the R2 keys (``infra/r2_credentials.py``) and, when edge delivery signs URLs, the playback
-  key. The function's environment holds only the secret's ARN and version, never a value.
+  the R2 keys (``infra/components/r2_credentials.py``) and, when edge delivery signs URLs, the
+  playback key. The function's environment holds only the secret's ARN and version, never a value.
 
 References: https://docs.aws.amazon.com/lambda/latest/dg/lambda-urls.html ,
 https://docs.aws.amazon.com/govcloud-us/latest/UserGuide/govcloud-lambda.html ,
@@ -35,7 +35,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from coordinator.endpoints import Jurisdiction, is_account_id
-from infra.package import LambdaPackage
+from infra.components.package import LambdaPackage
 from infra.residency import is_region_name, partition_of
 from infra.validation import Problems, is_s3_bucket_name
 
@@ -58,8 +58,8 @@ HANDLER = "coordinator.lambda_handler.handler"
 # 2024-11: "AWS Lambda now supports Python 3.13"). python3.14 exists in pulumi-aws 7.51.1's enum,
 # but GovCloud lags new runtimes (python3.12 arrived there late): not one we can promise.
 LAMBDA_RUNTIME = "python3.13"
-# Graviton: cheaper per GB-second than x86_64. The zip is pure Python (infra/package.py checks),
-# so the architecture is a one-word change.
+# Graviton: cheaper per GB-second than x86_64. The zip is pure Python (infra/components/package.py
+# checks), so the architecture is a one-word change.
 LAMBDA_ARCHITECTURE = "arm64"
 # Presigning is local CPU work (~15 us a URL, a 1,000-part multipart plan ~15 ms); what takes
 # time is the cold start (imports ~90 ms at a full vCPU) and the first boto3 client (~160 ms).
@@ -176,7 +176,7 @@ class CoordinatorServiceArgs:
     settings: CoordinatorSettings
     """Deployment choices from the stack config."""
     package: LambdaPackage
-    """The built Lambda zip (``infra.package.coordinator_package()``)."""
+    """The built Lambda zip (``infra.components.package.coordinator_package()``)."""
     region: str
     """AWS region of the stack (the provider's); decides function URL or HTTP API."""
     aws_account_id: str

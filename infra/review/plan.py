@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from infra.offline import Synthesis, synthesize
+from infra.review.offline import Synthesis, synthesize
 from infra.stack_config import PROJECT_ROOT, SECRET, StackConfigError, load_stack_config
 
 __all__ = ["StackConfigError", "load_stack_config", "plan_stack", "render_json", "render_table"]

@@ -20,7 +20,7 @@ import pulumi_aws as aws
 import pulumi_cloudflare as cloudflare
 
 from coordinator.endpoints import Jurisdiction, is_account_id
-from infra.r2_credentials import (
+from infra.components.r2_credentials import (
     BUCKET_ITEM_READ,
     BUCKET_ITEM_WRITE,
     R2Credentials,

@@ -1,9 +1,10 @@
 """The CrossGuard side: the rules of ``rules.py`` as pulumi_policy stack policies.
 
-``pulumi preview --policy-pack infra/policy`` runs ``infra/policy/__main__.py``, which builds a
-``PolicyPack`` from ``policies()``. Each rule becomes one ``StackValidationPolicy`` (a stack
-policy, because most rules relate resources: a bucket and its public access block, a child and
-its bucket). What pulumi_policy 1.21 exposes, and the gaps that follow:
+``pulumi preview --policy-pack infra/review/policy`` runs ``infra/review/policy/__main__.py``,
+which builds a ``PolicyPack`` from ``policies()``. Each rule becomes one
+``StackValidationPolicy`` (a stack policy, because most rules relate resources: a bucket and
+its public access block, a child and its bucket). What pulumi_policy 1.21 exposes, and the
+gaps that follow:
 
 * ``PolicyResource.props`` are the resource's outputs (inputs plus what the provider computed);
   values unknown during preview raise ``UnknownValueError`` on access: they become
@@ -33,7 +34,7 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UnknownValueError
 
-from infra.policy.rules import (
+from infra.review.policy.rules import (
     PROJECT,
     RULES,
     UNKNOWN,
@@ -75,7 +76,7 @@ def _plain(value: Any) -> Any:
                 items.append(UNKNOWN)
         return items
     if isinstance(value, float) and value.is_integer():
-        return int(value)  # the engine sends every number as a double, as in infra/offline.py
+        return int(value)  # the engine sends every number as a double (see infra/review/offline.py)
     return value
 
 

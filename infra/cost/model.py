@@ -1,8 +1,8 @@
 """What a video workload costs a month on R2 + Cloudflare's CDN versus S3 + CloudFront.
 
-Pure functions over a frozen ``Workload`` (``infra/workload.py``) and the checked price list
-(``infra/prices.py``, figures in ``infra/prices.json``); nothing is priced here. Units: GB is
-10^9 bytes, TB 10^12, PB 10^15, as cloud price lists use them; money is USD per month unless a
+Pure functions over a frozen ``Workload`` (``infra/cost/workload.py``) and the checked price list
+(``infra/cost/prices.py``, figures in ``infra/cost/prices.json``); nothing is priced here. Units:
+GB is 10^9 bytes, TB 10^12, PB 10^15, as cloud price lists use them; money is USD per month unless a
 name says otherwise. ``main`` is the ``cost`` command that ``infra/cli.py`` dispatches to.
 
 References: https://developers.cloudflare.com/r2/pricing/ ,
@@ -18,9 +18,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from infra.prices import Prices, load_prices, tiered_cost_usd
-from infra.stack_config import PROJECT_ROOT
-from infra.workload import (
+from infra.cost.prices import Prices, load_prices, tiered_cost_usd
+from infra.cost.workload import (
     CONFIG_KEY,
     FIELDS,
     REQUIRED,
@@ -30,6 +29,7 @@ from infra.workload import (
     load_stack_workload,
     workload_from_mapping,
 )
+from infra.stack_config import PROJECT_ROOT
 
 __all__ = [
     "BYTES_PER_GB",
@@ -356,7 +356,7 @@ def _summary(est: Estimate) -> list[str]:
         f"Delivered {_volume_text(v.delivered_gb)} ({v.delivered_gb:,.0f} GB) to viewers in "
         f"{v.viewer_requests:,.0f} requests; {v.origin_requests:,.0f} origin reads at a "
         f"{w.cdn_hit_ratio:.0%} CDN hit ratio; {v.segment_writes:,.0f} segment writes.",
-        f"Prices as of {est.prices_as_of} (infra/prices.json); GB = 10^9 bytes.",
+        f"Prices as of {est.prices_as_of} (infra/cost/prices.json); GB = 10^9 bytes.",
     ]
 
 

@@ -32,11 +32,11 @@ from pulumi.runtime.sync_await import _sync_await
 
 from infra.residency import partition_of
 from infra.settings import PROJECT
-from infra.stack_config import SECRET
+from infra.stack_config import PROJECT_ROOT, SECRET
 
 __all__ = ["SECRET", "UNKNOWN", "OfflineMocks", "PlannedResource", "Synthesis", "synthesize"]
 
-PROGRAM = Path(__file__).resolve().parent / "__main__.py"
+PROGRAM = Path(__file__).resolve().parents[1] / "__main__.py"
 UNKNOWN = "[unknown]"
 
 # Signatures of Pulumi's wire format (sdk/python/lib/pulumi/runtime/rpc.py).
@@ -52,7 +52,7 @@ _ASSET_SIGS = {
 
 # Documentation-range stand-ins for values only a real cloud knows.
 FAKE_AWS_ACCOUNT = "123456789012"
-# The coordinator's R2 token (infra/r2_credentials.py): what the mocks answer for
+# The coordinator's R2 token (infra/components/r2_credentials.py): what the mocks answer for
 # AccountToken.value. Tests plan with it and assert that neither it nor its SHA-256 (the derived
 # S3 secret key) shows anywhere in a plan.
 FAKE_R2_TOKEN_VALUE = "fake-r2-token-value-0123456789abcdefghijklmnopqrstuv"
@@ -142,8 +142,9 @@ def _asset_location(value: dict[str, Any]) -> str:
     if "path" not in value:
         return str(value.get("uri") or "[inline]")
     path = Path(value["path"]).resolve()
-    root = PROGRAM.parent.parent
-    return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(value["path"])
+    if path.is_relative_to(PROJECT_ROOT):
+        return path.relative_to(PROJECT_ROOT).as_posix()
+    return str(value["path"])
 
 
 def _strip_id(provider_ref: str) -> str | None:

@@ -19,7 +19,7 @@ bytes: entries sorted by name, every timestamp 1980-01-01 00:00:00, every mode 0
   second). The digest, not the zip's SHA-256, is what the program passes as
   ``source_code_hash``: it depends only on the files, not on the zlib that compressed them.
 
-Run ``python -m infra.package`` to build it and print its size, file count and digests.
+Run ``python -m infra.components.package`` to build it and print its size, file count and digests.
 
 References: https://docs.aws.amazon.com/lambda/latest/dg/python-package.html ,
 https://reproducible-builds.org/docs/archives/ , https://github.com/boto/botocore/pull/3277
@@ -45,6 +45,8 @@ from packaging.markers import Marker, default_environment
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from infra.stack_config import PROJECT_ROOT
+
 __all__ = [
     "BOTOCORE_SERVICES",
     "DEFAULT_OUTPUT",
@@ -56,14 +58,13 @@ __all__ = [
     "package_entries",
 ]
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = PROJECT_ROOT / "build" / "coordinator.zip"
 # Bump when the archive layout changes, so cached zips of the old layout are rebuilt.
 FORMAT_VERSION = "1"
 
 # The distributions the coordinator imports on Lambda; their own requirements follow.
 RUNTIME_REQUIREMENTS = ("PyJWT", "starlette", "mangum", "boto3")
-# The Python the package targets (infra.coordinator_service.LAMBDA_RUNTIME); dependency
+# The Python the package targets (infra.components.coordinator_service.LAMBDA_RUNTIME); dependency
 # markers such as `python_version < "3.13"` are evaluated for it.
 LAMBDA_PYTHON = "3.13"
 # botocore API models kept: S3 (R2 and the mezzanine) and Secrets Manager (the secret bundle).

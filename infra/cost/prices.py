@@ -1,4 +1,4 @@
-"""The price list of the cost model, read from ``infra/prices.json`` and checked.
+"""The price list of the cost model, read from ``infra/cost/prices.json`` and checked.
 
 Every figure there carries its source URL and the day it was checked (``as_of``); a figure
 without them is refused. Nothing is priced in code.

@@ -7,7 +7,7 @@ property, and raises a flag for each dangerous change, explained in one line:
 * **DATA LOSS**: a data-bearing resource is removed or replaced, or loses ``protect`` /
   ``retainOnDelete``, or an S3 bucket gets ``forceDestroy``;
 * **BORDER**: a jurisdiction, AWS region or partition, or regional-hostname region changes;
-* **REPLACE**: a property the provider cannot update in place changes (``infra/risk.py``).
+* **REPLACE**: a property the provider cannot update in place changes (``infra/review/risk.py``).
 
 Exit status: 0 clean (replace flags alone included), 1 when a data-loss or border flag is raised
 (CI then asks for an explicit approval), 2 on bad input.
@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infra.policy.rules import SECRET, looks_like_secret_key
 from infra.residency import partition_of
-from infra.risk import (
+from infra.review.policy.rules import SECRET, looks_like_secret_key
+from infra.review.risk import (
     AWS_PROVIDER,
     DATA_BEARING,
     S3_BUCKET,

@@ -1,0 +1,7 @@
+"""``python -m infra.cost``: the same as ``python -m infra.cli cost``."""
+
+import sys
+
+from infra.cost.model import main
+
+sys.exit(main())
