@@ -34,7 +34,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .broker import Broker, OutputFile, Store, validate_key, validate_prefix
+from .broker import Broker, OutputFile
 from .config import Settings, StoreSettings
 from .errors import CoordinatorError, InvalidInput, NotFound, Unauthenticated
 from .httpio import (
@@ -44,8 +44,10 @@ from .httpio import (
     json_response,
     read_json_object,
 )
+from .keys import validate_key, validate_prefix
 from .s3client import LazyClient
 from .sigv4 import MAX_EXPIRES
+from .store import Store
 from .tokens import JobScope, TokenCodec, new_job_id
 
 __all__ = ["DEFAULT_JOB_TTL", "MAX_FILES_PER_REQUEST", "build_broker", "create_app"]

@@ -78,6 +78,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .endpoints import SIGV4_REGION, Jurisdiction, is_account_id, r2_endpoint
+from .errors import ConfigError
 from .playback import PlaybackSigner
 from .sigv4 import MAX_EXPIRES, Credentials
 from .tokens import TokenCodec
@@ -101,10 +102,6 @@ UNKNOWN_SESSION_MAX_EXPIRES = 3600
 MIN_ADMIN_KEY_CHARS = 32
 
 _AWS_REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d{1,2}")
-
-
-class ConfigError(ValueError):
-    """A setting is missing or malformed; the message names it and never quotes a secret."""
 
 
 @dataclass(frozen=True, slots=True)

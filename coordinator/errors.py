@@ -8,6 +8,7 @@ stack trace, and it is safe to return verbatim.
 from __future__ import annotations
 
 __all__ = [
+    "ConfigError",
     "Conflict",
     "CoordinatorError",
     "InvalidInput",
@@ -78,3 +79,11 @@ class StoreUnavailable(CoordinatorError):
     """An object store did not answer, or answered with its own failure (503, retry later)."""
 
     code = "store_unavailable"
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names it and never quotes a secret.
+
+    Not a ``CoordinatorError``: it stops the coordinator from starting (``serve`` exits 2, Lambda
+    answers 503 ``not_configured``), it is never an answer to one request.
+    """

@@ -1,7 +1,7 @@
 """Signed playback URLs, checked at Cloudflare's edge by the WAF's ``is_timed_hmac_valid_v0()``.
 
-A delivery hostname with signed delivery on (``infra/edge.py``) blocks every request whose URL
-does not end in a valid token. The token is Cloudflare's documented HMAC scheme:
+A delivery hostname with signed delivery on (``infra/components/edge.py``) blocks every request
+whose URL does not end in a valid token. The token is Cloudflare's documented HMAC scheme:
 
 * *message*: the URL path of the object (``/vod/title/master.m3u8``), percent-encoded the way
   the request will carry it;
@@ -34,8 +34,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import quote, urlsplit
 
-from .broker import validate_key
 from .errors import InvalidInput
+from .keys import validate_key
 
 __all__ = [
     "MAC_FLAGS",

@@ -31,7 +31,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from .config import ConfigError
+from .errors import ConfigError
 
 __all__ = [
     "BUNDLE_VARIABLES",

@@ -10,24 +10,18 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from coordinator.broker import (
-    MAX_EXPIRES,
+from coordinator.broker import MAX_EXPIRES, Broker, OutputFile, url_lifetime
+from coordinator.errors import InvalidInput, StoreUnavailable
+from coordinator.keys import output_key, validate_content_type, validate_key, validate_prefix
+from coordinator.multipart import (
     MAX_OBJECT_SIZE,
     MAX_PART_SIZE,
     MAX_PARTS,
     MIN_PART_SIZE,
-    Broker,
-    OutputFile,
-    Store,
-    output_key,
     plan_multipart,
-    url_lifetime,
-    validate_content_type,
-    validate_key,
-    validate_prefix,
 )
-from coordinator.errors import InvalidInput, StoreUnavailable
 from coordinator.sigv4 import Credentials
+from coordinator.store import Store
 from coordinator.tokens import JobScope
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, 500000, tzinfo=UTC)

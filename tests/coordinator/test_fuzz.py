@@ -45,12 +45,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from coordinator.app import create_app
-from coordinator.broker import MAX_OBJECT_SIZE, Broker, Store
+from coordinator.broker import Broker
 from coordinator.config import Settings
 from coordinator.demo import serve_in_thread
 from coordinator.embedded_store import EmbeddedStore
+from coordinator.multipart import MAX_OBJECT_SIZE
 from coordinator.s3client import LazyClient
 from coordinator.sigv4 import Credentials, presign_url
+from coordinator.store import Store
 from coordinator.tokens import AUDIENCE, ISSUER, MAX_TOKEN_CHARS, JobScope, TokenCodec
 
 MiB = 2**20
