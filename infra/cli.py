@@ -34,12 +34,8 @@ def _plan(args: argparse.Namespace) -> int:
         return 0
     # The policy rules run over the same plan; their report goes where it cannot spoil JSON.
     from infra.review.plan import load_stack_config
-    from infra.review.policy.rules import (
-        evaluate,
-        mandatory_failures,
-        render_results,
-        view_from_plan,
-    )
+    from infra.review.policy.rules import evaluate, mandatory_failures, render_results
+    from infra.review.policy.view import view_from_plan
 
     config = load_stack_config(args.stack, Path(args.project_dir)).values
     view = view_from_plan(json.loads(render_json(plan)), config)

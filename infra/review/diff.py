@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from infra.residency import partition_of
-from infra.review.policy.rules import SECRET, looks_like_secret_key
+from infra.review.policy.rules import looks_like_secret_key
+from infra.review.policy.view import SECRET
 from infra.review.risk import (
     AWS_PROVIDER,
     DATA_BEARING,

@@ -27,7 +27,8 @@ from infra.components.coordinator_service import (
 from infra.components.r2_credentials import BUCKET_ITEM_WRITE, pick_permission_group
 from infra.review.offline import FAKE_PERMISSION_GROUPS, FAKE_R2_TOKEN_VALUE, SECRET, Synthesis
 from infra.review.plan import load_stack_config, render_json
-from infra.review.policy.rules import evaluate, mandatory_failures, view_from_plan
+from infra.review.policy.rules import evaluate, mandatory_failures
+from infra.review.policy.view import view_from_plan
 from infra.settings import SettingsError, load_settings
 from infra.validation import ArgsError
 from tests.infra.conftest import EXAMPLE_STACKS

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from infra.review.plan import load_stack_config, plan_stack, render_json
-from infra.review.policy.rules import StackView, view_from_plan
+from infra.review.policy.view import StackView, view_from_plan
 
 EXAMPLE_STACKS = ("dev", "eu-prod", "fedramp")
 PlanDoc = dict[str, Any]

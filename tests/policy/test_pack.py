@@ -33,7 +33,8 @@ from pulumi_policy.policy import PolicyCustomTimeouts
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
 from infra.review.policy.pack import PACK_NAME, policies, view_from_policy_resources
-from infra.review.policy.rules import RULES, UNKNOWN
+from infra.review.policy.rules import RULES
+from infra.review.policy.view import UNKNOWN
 from tests.policy.conftest import resource
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,15 +7,8 @@ import json
 import pytest
 
 from coordinator.endpoints import Jurisdiction
-from infra.review.policy.rules import (
-    RULES,
-    SECRET,
-    Resource,
-    StackView,
-    evaluate,
-    looks_like_secret_key,
-    resolve_context,
-)
+from infra.review.policy.rules import RULES, evaluate, looks_like_secret_key
+from infra.review.policy.view import SECRET, Resource, StackView, resolve_context
 from tests.policy.conftest import EXAMPLE_STACKS, resource
 
 RULE_NAMES = {rule.name for rule in RULES}

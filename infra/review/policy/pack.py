@@ -34,15 +34,8 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UnknownValueError
 
-from infra.review.policy.rules import (
-    PROJECT,
-    RULES,
-    UNKNOWN,
-    Resource,
-    Rule,
-    StackView,
-    resolve_context,
-)
+from infra.review.policy.rules import RULES
+from infra.review.policy.view import PROJECT, UNKNOWN, Resource, Rule, StackView, resolve_context
 
 __all__ = ["PACK_NAME", "policies", "view_from_policy_resources"]
 
