@@ -37,24 +37,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import contextvars
 import hashlib
 import json
 import os
 import random
-import re
 import resource
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import unittest.mock
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -62,8 +58,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx
+from load_report import percentiles, report
+from timed_coordinator import RESET_PATH, STATS_PATH, coordinator_process
 
-from coordinator.broker import multipart_etag
+from coordinator.multipart import multipart_etag
 
 ROOT = Path(__file__).resolve().parent.parent
 MiB = 2**20
@@ -75,139 +73,10 @@ MEZZANINE_REGION = "eu-central-1"
 PART_SIZE = 5 * MiB  # R2's minimum; all parts but the last are this size
 BATCH_SIZE = 1024 * PART_SIZE  # 5 GiB: 1,024 parts, 1,000 URLs in the first answer
 BATCH_URLS = 1000
-STATS_PATH = "/__bench__/stats"  # answered by the timing wrapper, not by the app
-RESET_PATH = "/__bench__/reset"
-
-
-# ---------------------------------------------------------------------------------------------
-# Inside the coordinator process: the app, timed per route, with its store calls timed too
-
-_STORE_NS: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
-    "store_ns", default=None
-)
-_ROUTES = [
-    ("POST", re.compile(r"/v1/jobs"), "create job"),
-    ("POST", re.compile(r"/v1/jobs/[^/]+/inputs"), "inputs"),
-    ("POST", re.compile(r"/v1/jobs/[^/]+/outputs"), "outputs"),
-    ("POST", re.compile(r"/v1/jobs/[^/]+/multipart"), "multipart start"),
-    ("GET", re.compile(r"/v1/jobs/[^/]+/multipart/[^/]+"), "multipart status"),
-    ("POST", re.compile(r"/v1/jobs/[^/]+/multipart/[^/]+/complete"), "multipart complete"),
-    ("DELETE", re.compile(r"/v1/jobs/[^/]+/multipart/[^/]+"), "multipart abort"),
-]
-
-
-def _route_name(method: str, path: str) -> str:
-    for want, pattern, name in _ROUTES:
-        if method == want and pattern.fullmatch(path):
-            return name
-    return f"{method} other"
-
-
-class _TimedClient:
-    """A boto3 client whose method calls add their duration to the request's store time (the
-    context variable travels into Starlette's thread pool with the request's context)."""
-
-    def __init__(self, client: Any) -> None:
-        self._client = client
-
-    def __getattr__(self, name: str) -> Any:
-        attribute = getattr(self._client, name)
-        if not callable(attribute):
-            return attribute
-
-        def timed(*args: Any, **kwargs: Any) -> Any:
-            start = time.perf_counter_ns()
-            try:
-                return attribute(*args, **kwargs)
-            finally:
-                spent = _STORE_NS.get()
-                if spent is not None:
-                    spent.append(time.perf_counter_ns() - start)
-
-        return timed
-
-
-class _Timing:
-    """ASGI wrapper: per route, (app ns, store ns, status) for every request it passes on."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-        self.samples: dict[str, list[tuple[int, int, int]]] = defaultdict(list)
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        if scope["path"] in (STATS_PATH, RESET_PATH):
-            await self._admin(scope["path"], send)
-            return
-        name = _route_name(scope["method"], scope["path"])
-        spent: list[int] = []
-        token = _STORE_NS.set(spent)
-        start = time.perf_counter_ns()
-        status = 0
-
-        async def timed_send(message: dict[str, Any]) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            elif message["type"] == "http.response.body" and not message.get("more_body"):
-                self.samples[name].append((time.perf_counter_ns() - start, sum(spent), status))
-            await send(message)
-
-        try:
-            await self.app(scope, receive, timed_send)
-        finally:
-            _STORE_NS.reset(token)
-
-    async def _admin(self, path: str, send: Any) -> None:
-        if path == RESET_PATH:
-            self.samples.clear()
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        body = json.dumps(
-            {"routes": self.samples, "cpu_s": usage.ru_utime + usage.ru_stime}
-        ).encode()
-        headers = [(b"content-type", b"application/json")]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
-
-
-def serve_coordinator(port: int) -> None:
-    """The coordinator as ``python -m coordinator serve`` builds it, wrapped for timing."""
-    import uvicorn
-
-    from coordinator.app import build_broker, create_app
-    from coordinator.broker import Broker, Store
-    from coordinator.config import load_settings
-
-    settings = load_settings()
-    plain = build_broker(settings)
-
-    def timed(store: Store) -> Store:
-        make = store.client
-        return replace(store, client=lambda: _TimedClient(make()))
-
-    broker = Broker(mezzanine=timed(plain.mezzanine), delivery=timed(plain.delivery))
-    app = _Timing(create_app(settings, broker=broker))
-    uvicorn.run(
-        app,
-        host="127.0.0.1",
-        port=port,
-        access_log=False,
-        log_level="warning",
-        server_header=False,
-        lifespan="off",
-    )
 
 
 # ---------------------------------------------------------------------------------------------
 # In this process: the store, the coordinator process, the workers
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _environment(store: Any, admin_key: str, token_key: str) -> dict[str, str]:
@@ -224,41 +93,6 @@ def _environment(store: Any, admin_key: str, token_key: str) -> dict[str, str]:
         "AWS_SECRET_ACCESS_KEY": store.secret_key,
         "MEZZANINE_BUCKET": MEZZANINE_BUCKET,
     }
-
-
-@contextlib.contextmanager
-def coordinator_process(env: dict[str, str], log: Path) -> Iterator[tuple[str, int]]:
-    """The coordinator in its own process; yields (base URL, pid)."""
-    names = set(env) | {"COORDINATOR_STACK_OUTPUTS", "COORDINATOR_SECRET_ARN", "AWS_SESSION_TOKEN"}
-    clean = {k: v for k, v in os.environ.items() if k not in names}
-    for _ in range(3):
-        port = _free_port()
-        with log.open("ab") as sink:
-            process = subprocess.Popen(
-                [sys.executable, __file__, "--serve-coordinator", str(port)],
-                env={**clean, **env}, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=sink,
-                stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and process.poll() is None:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            time.sleep(0.05)
-        if process.poll() is None:
-            break
-    else:
-        sys.exit(f"the coordinator would not start:\n{log.read_text()[-2000:]}")
-    try:
-        yield base, process.pid
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -603,96 +437,6 @@ def batch_figures(base: str, admin_key: str, env: dict[str, str], repeats: int) 
 
 
 # ---------------------------------------------------------------------------------------------
-# Report
-
-
-def _pct(values: list[float], *points: int) -> list[float]:
-    if len(values) < 2:
-        return [values[0] if values else float("nan")] * len(points)
-    cuts = statistics.quantiles(values, n=100, method="inclusive")
-    return [cuts[p - 1] for p in points]
-
-
-def report(result: dict[str, Any]) -> str:
-    lines = []
-    run = result["run"]
-    lines.append(
-        f"load: {run['workers']} workers, {run['seconds']:.1f} s of load ({run['elapsed']:.1f} s "
-        f"with the last jobs draining), {run['jobs']} jobs; python {run['python']}, "
-        f"{run['cpus']} CPUs"
-    )
-    lines.append(
-        f"coordinator: {run['requests']} requests, {run['rps']:.0f} req/s; "
-        f"errors: {sum(result['errors'].values())}"
-    )
-    lines.append("")
-    lines.append(
-        f"{'endpoint':<20}{'count':>7}  {'worker p50/p95/p99 ms':>24}  "
-        f"{'app p50/p95/p99 ms':>22}  {'of it store p50/p95':>19}"
-    )
-    for name, row in result["endpoints"].items():
-        w, a, st = row["worker_ms"], row["app_ms"], row["store_ms"]
-        lines.append(
-            f"{name:<20}{row['count']:>7}  {w[0]:>7.1f} {w[1]:>7.1f} {w[2]:>8.1f}  "
-            f"{a[0]:>6.2f} {a[1]:>6.2f} {a[2]:>7.2f}  {st[0]:>9.2f} {st[1]:>9.2f}"
-        )
-    lines.append("")
-    lines.append(f"{'store transfer':<20}{'count':>7}  {'p50/p95/p99 ms':>24}  {'MiB':>10}")
-    for name, row in result["transfers"].items():
-        t = row["ms"]
-        lines.append(
-            f"{name:<20}{row['count']:>7}  {t[0]:>7.1f} {t[1]:>7.1f} {t[2]:>8.1f}  "
-            f"{row['mib']:>10.1f}"
-        )
-    cpu = result["cpu_s"]
-    lines.append("")
-    lines.append(
-        f"CPU seconds during the load: coordinator {cpu['coordinator']:.1f}, store "
-        f"{cpu['store']:.1f}, workers (this process) {cpu['workers']:.1f} "
-        f"(of {run['elapsed'] * run['cpus']:.0f} available)"
-    )
-    per_request = cpu["coordinator"] / run["requests"] * 1000
-    lines.append(
-        f"coordinator CPU per request {per_request:.2f} ms: one core would serve about "
-        f"{1000 / per_request:,.0f} req/s of this mix"
-    )
-    v = result["verify"]
-    lines.append(
-        f"objects: {v['verified']}/{v['expected']} verified by SHA-256, size and content type "
-        f"({v['bytes'] / MiB:,.0f} MiB); bad {v['bad']}, missing {v['missing']}, unexpected "
-        f"{v['unexpected']}, multipart uploads left open {v['open_uploads']}"
-    )
-    for problem in v["problems"]:
-        lines.append(f"  {problem}")
-    for what, count in result["errors"].items():
-        lines.append(f"  error {what}: {count}")
-    for sample in result["error_samples"]:
-        lines.append(f"    {sample}")
-    b = result["batch"]
-    if b:
-        lines.append("")
-        lines.append(
-            f"batch: POST /multipart for {b['parts']:,} parts answers {b['urls']:,} part URLs "
-            f"({b['answer_bytes'] / 1024:,.0f} KiB), median of {b['repeats']}:"
-        )
-        lines.append(
-            f"  server (app) time {b['app_ms']:.1f} ms, of which the store's "
-            f"CreateMultipartUpload {b['store_ms']:.1f} ms; worker-seen {b['wall_ms']:.1f} ms"
-        )
-        lines.append(
-            f"  signing the {b['urls']:,} URLs: coordinator.sigv4 {b['sign_ms']:.1f} ms, boto3 "
-            f"generate_presigned_url {b['boto3_ms']:.1f} ms: {b['boto3_ms'] / b['sign_ms']:.1f}x"
-        )
-        with_boto = b["app_ms"] - b["sign_ms"] + b["boto3_ms"]
-        lines.append(
-            f"  the same request signed by boto3 would take ~{with_boto:.0f} ms of server time: "
-            f"{with_boto / b['app_ms']:.1f}x; boto3 alone for the URLs is "
-            f"{b['boto3_ms'] / b['app_ms']:.1f}x this whole request"
-        )
-    return "\n".join(lines)
-
-
-# ---------------------------------------------------------------------------------------------
 
 
 def main() -> None:
@@ -703,11 +447,7 @@ def main() -> None:
     parser.add_argument("--batch-repeats", type=int, default=15)
     parser.add_argument("--no-batch", action="store_true")
     parser.add_argument("--json", type=Path, help="also write the figures here")
-    parser.add_argument("--serve-coordinator", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve_coordinator:
-        serve_coordinator(args.serve_coordinator)
-        return
     if args.quick:
         args.workers, args.seconds, args.batch_repeats = 20, 4.0, 5
 
@@ -747,9 +487,9 @@ def main() -> None:
         server = stats.get(name, [])
         endpoints[name] = {
             "count": len(latencies),
-            "worker_ms": [v * 1000 for v in _pct(latencies, 50, 95, 99)],
-            "app_ms": [v / 1e6 for v in _pct([s[0] for s in server], 50, 95, 99)],
-            "store_ms": _pct([s[1] / 1e6 for s in server], 50, 95),
+            "worker_ms": [v * 1000 for v in percentiles(latencies, 50, 95, 99)],
+            "app_ms": [v / 1e6 for v in percentiles([s[0] for s in server], 50, 95, 99)],
+            "store_ms": percentiles([s[1] / 1e6 for s in server], 50, 95),
         }
     requests = sum(len(v) for v in tally.latency.values())
     result = {
@@ -768,7 +508,7 @@ def main() -> None:
         "transfers": {
             name: {
                 "count": len(times),
-                "ms": [v * 1000 for v in _pct(times, 50, 95, 99)],
+                "ms": [v * 1000 for v in percentiles(times, 50, 95, 99)],
                 "mib": tally.transfer_bytes[name] / MiB,
             }
             for name, times in tally.transfers.items()
