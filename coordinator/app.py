@@ -37,6 +37,7 @@ from starlette.routing import Route
 from .broker import Broker, OutputFile
 from .config import Settings, StoreSettings
 from .errors import CoordinatorError, InvalidInput, NotFound, Unauthenticated
+from .handles import UploadHandles
 from .httpio import (
     bearer_token,
     coordinator_error_response,
@@ -92,7 +93,11 @@ def build_broker(settings: Settings, **client_options: Any) -> Broker:
             max_expires=s.max_expires,
         )
 
-    return Broker(mezzanine=store(settings.mezzanine), delivery=store(settings.delivery))
+    return Broker(
+        mezzanine=store(settings.mezzanine),
+        delivery=store(settings.delivery),
+        handles=UploadHandles(settings.token_keys, signing_kid=settings.signing_kid),
+    )
 
 
 def create_app(

@@ -23,6 +23,8 @@ from .errors import (
     NotFound,
     OutOfScope,
     PayloadTooLarge,
+    StoreBadAnswer,
+    StoreIntegrity,
     StoreUnavailable,
     Unauthenticated,
     UnsupportedMediaType,
@@ -49,6 +51,8 @@ _STATUS: tuple[tuple[type[CoordinatorError], int], ...] = (
     (Conflict, 409),
     (PayloadTooLarge, 413),
     (UnsupportedMediaType, 415),
+    (StoreIntegrity, 502),
+    (StoreBadAnswer, 502),
     (StoreUnavailable, 503),
 )
 _NO_STORE = {"Cache-Control": "no-store"}
