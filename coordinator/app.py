@@ -26,6 +26,7 @@ import re
 from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
+from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -39,6 +40,7 @@ from .config import Settings, StoreSettings
 from .errors import CoordinatorError, InvalidInput, NotFound, Unauthenticated
 from .handles import UploadHandles
 from .httpio import (
+    ALWAYS_HEADERS,
     bearer_token,
     coordinator_error_response,
     error_response,
@@ -114,8 +116,9 @@ def create_app(
         Route(f"{jobs}/inputs", api.inputs, methods=["POST"]),
         Route(f"{jobs}/outputs", api.outputs, methods=["POST"]),
         Route(f"{jobs}/multipart", api.create_multipart, methods=["POST"]),
-        Route(f"{jobs}/multipart/{{upload_id}}", api.multipart_status, methods=["GET"]),
-        Route(f"{jobs}/multipart/{{upload_id}}", api.abort_multipart, methods=["DELETE"]),
+        # One Route a path, all its methods: Starlette builds a 405's Allow from the first
+        # route whose path matches, so two Routes on one path answered "Allow: GET, HEAD".
+        Route(f"{jobs}/multipart/{{upload_id}}", api.multipart_upload, methods=["GET", "DELETE"]),
         Route(f"{jobs}/multipart/{{upload_id}}/complete", api.complete_multipart, methods=["POST"]),
     ]
     return Starlette(
@@ -171,10 +174,30 @@ def _seconds(value: object, name: str, *, high: int) -> int:
     return value
 
 
+def _query_items(request: Request) -> list[tuple[str, str]]:
+    """The query string's items, decoded strictly: Starlette turns invalid UTF-8 into U+FFFD,
+    which would then pass as a key; a body with the same bytes is a 400, so is this."""
+    raw = request.scope.get("query_string", b"").decode("latin-1")
+    try:
+        return parse_qsl(raw, keep_blank_values=True, encoding="utf-8", errors="strict")
+    except UnicodeDecodeError:
+        raise InvalidInput("the query string is not valid UTF-8", code="invalid_query") from None
+
+
+def _no_query(request: Request) -> None:
+    """POST routes take their input from the body only: a query parameter is refused, not
+    ignored (a client that thinks it set ``expires_in`` there must hear that it did not)."""
+    if request.scope.get("query_string"):
+        raise InvalidInput(
+            "this route takes no query parameters; send them in the JSON body",
+            code="invalid_query",
+        )
+
+
 def _query(
     request: Request, *, required: Collection[str], optional: Collection[str] = ()
 ) -> dict[str, str]:
-    items = request.query_params.multi_items()
+    items = _query_items(request)
     names = [name for name, _ in items]
     if len(names) != len(set(names)):
         raise InvalidInput("a query parameter is repeated", code="invalid_query")
@@ -228,6 +251,7 @@ class _Api:
 
     async def create_job(self, request: Request) -> Response:
         self._require_admin(request)
+        _no_query(request)
         body = await read_json_object(request)
         _only(body, required=("mezzanine_key", "output_prefix"), optional=("ttl_seconds",))
         key = validate_key(body["mezzanine_key"], what="mezzanine_key")
@@ -260,6 +284,7 @@ class _Api:
         # The app server that decides who may watch asks, with the admin key; viewers and
         # workers never hold a credential that mints URLs (docs/coordinator.md).
         self._require_admin(request)
+        _no_query(request)
         signer = self.settings.playback
         if signer is None:
             raise NotFound(
@@ -298,6 +323,7 @@ class _Api:
 
     async def inputs(self, request: Request) -> Response:
         scope = self._job_scope(request)
+        _no_query(request)
         body = await read_json_object(request, allow_empty=True)
         _only(body, required=(), optional=("expires_in",))
         urls, expires_at = self.broker.input_urls(
@@ -314,6 +340,7 @@ class _Api:
 
     async def outputs(self, request: Request) -> Response:
         scope = self._job_scope(request)
+        _no_query(request)
         body = await read_json_object(request)
         _only(body, required=("files",), optional=("expires_in",))
         files = body["files"]
@@ -352,6 +379,7 @@ class _Api:
 
     async def create_multipart(self, request: Request) -> Response:
         scope = self._job_scope(request)
+        _no_query(request)
         body = await read_json_object(request)
         _only(body, required=("path", "size", "content_type"), optional=("expires_in",))
         expires_in = self._expires_in(body.get("expires_in"))
@@ -377,6 +405,11 @@ class _Api:
             },
             status=201,
         )
+
+    async def multipart_upload(self, request: Request) -> Response:
+        if request.method == "DELETE":
+            return await self.abort_multipart(request)
+        return await self.multipart_status(request)
 
     async def multipart_status(self, request: Request) -> Response:
         scope = self._job_scope(request)
@@ -414,6 +447,7 @@ class _Api:
 
     async def complete_multipart(self, request: Request) -> Response:
         scope = self._job_scope(request)
+        _no_query(request)
         body = await read_json_object(request)
         _only(body, required=("path", "size", "parts"))
         key, etag = await run_in_threadpool(
@@ -435,4 +469,4 @@ class _Api:
                 scope, upload_id=request.path_params["upload_id"], path=query["path"]
             )
         )
-        return Response(status_code=204, headers={"Cache-Control": "no-store"})
+        return Response(status_code=204, headers=ALWAYS_HEADERS)

@@ -31,6 +31,7 @@ from .errors import (
 )
 
 __all__ = [
+    "ALWAYS_HEADERS",
     "MAX_BODY_BYTES",
     "bearer_token",
     "coordinator_error_response",
@@ -55,7 +56,10 @@ _STATUS: tuple[tuple[type[CoordinatorError], int], ...] = (
     (StoreBadAnswer, 502),
     (StoreUnavailable, 503),
 )
-_NO_STORE = {"Cache-Control": "no-store"}
+# Every answer: never cached (URLs and tokens), never sniffed into another type.
+ALWAYS_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+# An error message quotes at most this much: a 60,000-character field must not come back.
+MAX_MESSAGE_CHARS = 300
 
 
 def status_of(error: CoordinatorError) -> int:
@@ -73,13 +77,15 @@ def json_response(
         body,
         status_code=status,
         media_type="application/json",
-        headers={**_NO_STORE, **(headers or {})},
+        headers={**ALWAYS_HEADERS, **(headers or {})},
     )
 
 
 def error_response(
     status: int, code: str, message: str, *, headers: Mapping[str, str] | None = None
 ) -> Response:
+    if len(message) > MAX_MESSAGE_CHARS:
+        message = message[: MAX_MESSAGE_CHARS - 1] + "\u2026"
     return json_response(
         {"error": {"code": code, "message": message}}, status=status, headers=headers
     )

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
 from . import sigv4
-from .errors import InvalidInput, NotFound, StoreUnavailable
+from .errors import InvalidInput, NotFound, StoreBadAnswer, StoreUnavailable
 
 __all__ = ["Store", "StoreRefused", "call"]
 
@@ -67,18 +68,32 @@ class StoreRefused(StoreUnavailable):
 
 
 def call(store: Store, operation: str, **params: Any) -> Mapping[str, Any]:
-    """``client.<operation>(Bucket=..., **params)``, with the store's failures mapped."""
+    """``client.<operation>(Bucket=..., **params)``, with the store's failures mapped: 404 for
+    what does not exist, 400 for parts the store refuses, 503 for a store that refuses or does
+    not answer (with the reason when it is our clock), 502 for an answer botocore cannot read."""
     # botocore is already imported once a client exists; importing here keeps it off the
     # module's import path (cold start).
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
         client = store.client()
-        return getattr(client, operation)(Bucket=store.bucket, **params)
+        method = getattr(client, operation)
+    except BotoCoreError:
+        raise StoreUnavailable(f"the object store did not answer {operation}") from None
+    try:
+        return method(Bucket=store.bucket, **params)
     except ClientError as exc:
         error = exc.response.get("Error", {})
         code = str(error.get("Code", ""))
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        metadata = exc.response.get("ResponseMetadata", {})
+        status = metadata.get("HTTPStatusCode")
+        skew = _clock_skew(code, metadata.get("HTTPHeaders", {}))
+        if skew is not None:
+            raise StoreRefused(
+                f"the object store refused {operation}: this coordinator's clock is {skew} "
+                "from the store's (SigV4 allows 15 minutes); synchronise the clock",
+                code="store_clock_skew",
+            ) from None
         # A HEAD of a missing key is a 403 when the signer may not list the bucket.
         hidden_missing = operation == "head_object" and status == 403
         if code in _NOT_FOUND_CODES or status == 404 or hidden_missing:
@@ -91,6 +106,31 @@ def call(store: Store, operation: str, **params: Any) -> Mapping[str, Any]:
         raise StoreRefused(message) from None
     except BotoCoreError:
         raise StoreUnavailable(f"the object store did not answer {operation}") from None
+    except (ValueError, TypeError, KeyError, IndexError):
+        # botocore's parser raises these on answers it cannot read: a Content-Length or a
+        # Last-Modified that is not one, a truncated document.
+        raise StoreBadAnswer(f"the object store's answer to {operation} is malformed") from None
+
+
+# S3 refuses a request signed more than 15 minutes away from its clock (RequestTimeTooSkewed);
+# a HEAD has no body to say so, only the 403 and the store's Date header.
+_MAX_SKEW = timedelta(minutes=15)
+
+
+def _clock_skew(code: str, headers: Mapping[str, str]) -> str | None:
+    """How far our clock is from the store's, when that is why it refused; else None."""
+    try:
+        theirs = parsedate_to_datetime(headers.get("date", ""))
+    except (TypeError, ValueError, IndexError):
+        theirs = None
+    if theirs is not None and theirs.tzinfo is not None:
+        gap = datetime.now(UTC) - theirs
+        if abs(gap) > _MAX_SKEW:
+            minutes = round(gap.total_seconds() / 60)
+            return f"{abs(minutes)} minutes {'ahead' if minutes > 0 else 'behind'}"
+    if code == "RequestTimeTooSkewed":
+        return "more than 15 minutes away"
+    return None
 
 
 _NOT_FOUND_MESSAGES = {

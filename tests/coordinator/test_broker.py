@@ -70,6 +70,14 @@ BAD_KEYS = {
     "too-long": "k" * 1025,
     "too-long-in-utf8": "é" * 513,
     "empty": "",
+    # Invisible format characters and slash look-alikes (Unicode category Cf; confusables of
+    # U+002F SOLIDUS): inside the prefix, but they make a key read as another name.
+    "first-strong-isolate": "a\u2068b.ts",
+    "byte-order-mark": "\ufeffa.ts",
+    "word-joiner": "a\u2060b.ts",
+    "left-to-right-mark": "a\u200eb.ts",
+    "fraction-slash": "a\u2044b.ts",
+    "big-solidus": "a\u29f8b.ts",
 }
 
 

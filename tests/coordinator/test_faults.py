@@ -13,6 +13,7 @@ S3 endpoint that answers whatever a test tells it to (``FakeStore``).
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import hashlib
 import http.server
 import json
@@ -151,18 +152,25 @@ class FakeStore:
 
     def __init__(self) -> None:
         self.status, self.body = 200, b""
+        self.headers: dict[str, str] = {}  # extra headers; may replace Content-Length
         owner = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def _answer(self) -> None:
                 self.rfile.read(int(self.headers.get("content-length") or 0))
                 self.send_response(owner.status)
-                self.send_header("Content-Length", str(len(owner.body)))
+                headers = {"Content-Length": str(len(owner.body)), **owner.headers}
+                for name, value in headers.items():
+                    if name != "Date":  # send_response wrote it (date_time_string below)
+                        self.send_header(name, value)
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(owner.body)
 
             do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _answer
+
+            def date_time_string(self, timestamp: float | None = None) -> str:
+                return owner.headers.get("Date") or super().date_time_string(timestamp)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
@@ -414,6 +422,53 @@ def test_a_store_answering_nonsense_never_yields_a_false_success_or_a_500(
         )
     _assert_503(start, s, "start multipart")
     _assert_503(complete, s, "complete")
+
+
+MALFORMED_HEADS = {
+    "content-length-not-a-number": {"Content-Length": "twelve"},
+    "last-modified-not-a-date": {"Last-Modified": "yesterday-ish"},
+}
+
+
+@pytest.mark.parametrize("headers", MALFORMED_HEADS.values(), ids=MALFORMED_HEADS.keys())
+def test_a_head_answer_botocore_cannot_read_is_a_502_not_a_500(
+    settings: Settings, fake_store: FakeStore, headers: dict[str, str]
+) -> None:
+    """botocore's parser raised ValueError past the broker: a 500 with a traceback."""
+    fake_store.status, fake_store.headers = 200, headers
+    s = _via(settings, fake_store.endpoint)
+    with _serving(s, **SHORT) as api:
+        answer = api.post(
+            "/v1/jobs", headers=_admin(s), json={"mezzanine_key": "m.mov", "output_prefix": "j/"}
+        )
+    assert answer.status_code == 502, answer.text
+    assert answer.json()["error"]["code"] == "store_bad_answer"
+
+
+def test_a_skewed_clock_is_named_not_read_as_a_missing_mezzanine(
+    settings: Settings, fake_store: FakeStore
+) -> None:
+    """A store 20 minutes behind this coordinator refuses its signatures with a 403; on a HEAD
+    there is no body to say why, and job creation used to answer mezzanine_not_found."""
+    store_time = datetime.now(UTC) - timedelta(minutes=20)
+    fake_store.status = 403
+    fake_store.headers = {"Date": email.utils.format_datetime(store_time, usegmt=True)}
+    s = _via(settings, fake_store.endpoint)
+    with _serving(s, **SHORT) as api:
+        answer = api.post(
+            "/v1/jobs", headers=_admin(s), json={"mezzanine_key": "m.mov", "output_prefix": "j/"}
+        )
+    assert answer.status_code == 503, answer.text
+    error = answer.json()["error"]
+    assert error["code"] == "store_clock_skew"
+    assert "20 minutes ahead" in error["message"], error["message"]
+    # The same 403 from a store whose clock agrees is still "not found" (no list permission).
+    fake_store.headers = {"Date": email.utils.format_datetime(datetime.now(UTC), usegmt=True)}
+    with _serving(s, **SHORT) as api:
+        answer = api.post(
+            "/v1/jobs", headers=_admin(s), json={"mezzanine_key": "m.mov", "output_prefix": "j/"}
+        )
+    assert answer.status_code == 400 and answer.json()["error"]["code"] == "mezzanine_not_found"
 
 
 # -- settings unreadable at start ---------------------------------------------------------------

@@ -16,6 +16,7 @@ from botocore.stub import Stubber
 from coordinator import lambda_handler
 from coordinator.config import ConfigError, load_settings
 from coordinator.secrets import SecretsError, bundle_environment, overlay_secrets
+from tests.coordinator.lambda_events import function_url_event
 
 ARN = "arn:aws-us-gov:secretsmanager:us-gov-west-1:333333333333:secret:r2-video/coordinator-AbCdEf"
 ADMIN_KEY = "admin-" + "a" * 48
@@ -161,7 +162,7 @@ def test_lambda_refuses_to_serve_when_the_secret_cannot_be_read(monkeypatch, cap
     lambda_handler._adapter.cache_clear()
     try:
         with caplog.at_level(logging.ERROR, logger="coordinator.lambda_handler"):
-            answer = lambda_handler.handler({"version": "2.0", "rawPath": "/healthz"}, None)
+            answer = lambda_handler.handler(function_url_event("GET", "/healthz"), None)
     finally:
         lambda_handler._adapter.cache_clear()
     assert answer["statusCode"] == 503
