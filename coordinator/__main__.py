@@ -30,7 +30,17 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"configuration: {exc}", file=sys.stderr)
         return 2
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, server_header=False)
+    from .httpio import SERVER_LIMITS
+
+    # For local work and the demo, on loopback; production is Lambda behind a function URL or
+    # API Gateway, which own the client connection (README, "The coordinator").
+    uvicorn.run(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        server_header=False,
+        **SERVER_LIMITS,
+    )
     return 0
 
 

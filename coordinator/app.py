@@ -50,7 +50,7 @@ from .httpio import (
 from .keys import validate_key, validate_prefix
 from .s3client import LazyClient
 from .sigv4 import MAX_EXPIRES
-from .store import Store
+from .store import DEFAULT_STORE_BUDGET_SECONDS, Store, store_budget
 from .tokens import JobScope, TokenCodec, new_job_id
 
 __all__ = ["DEFAULT_JOB_TTL", "MAX_FILES_PER_REQUEST", "build_broker", "create_app"]
@@ -103,10 +103,20 @@ def build_broker(settings: Settings, **client_options: Any) -> Broker:
 
 
 def create_app(
-    settings: Settings, *, clock: Clock | None = None, broker: Broker | None = None
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    broker: Broker | None = None,
+    store_budget_seconds: float = DEFAULT_STORE_BUDGET_SECONDS,
 ) -> Starlette:
-    """The ASGI app. ``clock`` (timezone-aware UTC) and ``broker`` are injectable for tests."""
-    api = _Api(settings, clock=clock or _utc_now, broker=broker or build_broker(settings))
+    """The ASGI app. ``clock`` (timezone-aware UTC) and ``broker`` are injectable for tests;
+    ``store_budget_seconds`` bounds the time one request spends in store calls, in all."""
+    api = _Api(
+        settings,
+        clock=clock or _utc_now,
+        broker=broker or build_broker(settings),
+        store_budget_seconds=store_budget_seconds,
+    )
     jobs = "/v1/jobs/{job_id}"
     routes = [
         Route("/healthz", api.healthz, methods=["GET"]),
@@ -215,7 +225,10 @@ def _whole_number(raw: str, name: str) -> int:
 class _Api:
     """The handlers, sharing the verified-once-built token keys, the broker and the clock."""
 
-    def __init__(self, settings: Settings, *, clock: Clock, broker: Broker) -> None:
+    def __init__(
+        self, settings: Settings, *, clock: Clock, broker: Broker, store_budget_seconds: float
+    ) -> None:
+        self.store_budget_seconds = store_budget_seconds
         self.settings = settings
         self.clock = clock
         self.broker = broker
@@ -239,6 +252,11 @@ class _Api:
             return self.settings.default_expires_in
         return _seconds(value, "expires_in", high=MAX_EXPIRES)
 
+    async def _in_store(self, work: Callable[..., Any], *args: Any) -> Any:
+        """``work`` (blocking store calls) in the thread pool, within the request's budget."""
+        with store_budget(self.store_budget_seconds):
+            return await run_in_threadpool(work, *args)
+
     # -- routes ---------------------------------------------------------------------------------
 
     async def healthz(self, request: Request) -> Response:
@@ -260,7 +278,7 @@ class _Api:
         ttl = _seconds(
             body.get("ttl_seconds", min(DEFAULT_JOB_TTL, high)), "ttl_seconds", high=high
         )
-        await run_in_threadpool(self.broker.check_mezzanine, key)
+        await self._in_store(self.broker.check_mezzanine, key)
         now = self.clock().replace(microsecond=0)
         scope = JobScope(
             job_id=new_job_id(),
@@ -383,7 +401,7 @@ class _Api:
         body = await read_json_object(request)
         _only(body, required=("path", "size", "content_type"), optional=("expires_in",))
         expires_in = self._expires_in(body.get("expires_in"))
-        upload = await run_in_threadpool(
+        upload = await self._in_store(
             lambda: self.broker.create_multipart(
                 scope,
                 path=body["path"],
@@ -418,7 +436,7 @@ class _Api:
         expires_in = self._expires_in(
             None if raw_expires is None else _whole_number(raw_expires, "expires_in")
         )
-        status = await run_in_threadpool(
+        status = await self._in_store(
             lambda: self.broker.multipart_status(
                 scope,
                 upload_id=request.path_params["upload_id"],
@@ -450,7 +468,7 @@ class _Api:
         _no_query(request)
         body = await read_json_object(request)
         _only(body, required=("path", "size", "parts"))
-        key, etag = await run_in_threadpool(
+        key, etag = await self._in_store(
             lambda: self.broker.complete_multipart(
                 scope,
                 upload_id=request.path_params["upload_id"],
@@ -464,7 +482,7 @@ class _Api:
     async def abort_multipart(self, request: Request) -> Response:
         scope = self._job_scope(request)
         query = _query(request, required=("path",))
-        await run_in_threadpool(
+        await self._in_store(
             lambda: self.broker.abort_multipart(
                 scope, upload_id=request.path_params["upload_id"], path=query["path"]
             )

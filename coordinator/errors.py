@@ -15,6 +15,7 @@ __all__ = [
     "NotFound",
     "OutOfScope",
     "PayloadTooLarge",
+    "RequestTimeout",
     "StoreBadAnswer",
     "StoreIntegrity",
     "StoreUnavailable",
@@ -69,6 +70,12 @@ class PayloadTooLarge(CoordinatorError):
     """The request body is larger than the coordinator reads (413)."""
 
     code = "payload_too_large"
+
+
+class RequestTimeout(CoordinatorError):
+    """The request body did not arrive in time (408; the connection is closed)."""
+
+    code = "request_timeout"
 
 
 class UnsupportedMediaType(CoordinatorError):

@@ -7,7 +7,13 @@ module (cold start) does not pay for it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -16,7 +22,7 @@ from typing import Any, Literal
 from . import sigv4
 from .errors import InvalidInput, NotFound, StoreBadAnswer, StoreUnavailable
 
-__all__ = ["Store", "StoreRefused", "call"]
+__all__ = ["DEFAULT_STORE_BUDGET_SECONDS", "Store", "StoreRefused", "call", "store_budget"]
 
 MAX_EXPIRES = sigv4.MAX_EXPIRES  # 7 days: SigV4's and R2's ceiling
 
@@ -67,6 +73,46 @@ class StoreRefused(StoreUnavailable):
     """The store answered with an error of its own (not: it did not answer)."""
 
 
+# A request's time for store calls, all attempts and pages included. botocore's read_timeout is
+# per socket read: a store that drips a few bytes every 2 s held a status call for 40 s. The
+# budget is set per request by the HTTP layer (``store_budget``) and fits Lambda's 20 s timeout.
+DEFAULT_STORE_BUDGET_SECONDS = 15.0
+_deadline: ContextVar[float | None] = ContextVar("store_deadline", default=None)
+_pool: list[ThreadPoolExecutor] = []
+_pool_lock = threading.Lock()
+
+
+@contextmanager
+def store_budget(seconds: float) -> Iterator[None]:
+    """Store calls made inside (in this context, or a thread that copied it) end by then."""
+    token = _deadline.set(time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def _within_budget(operation: str, method: Callable[..., Any], **params: Any) -> Any:
+    deadline = _deadline.get()
+    if deadline is None:
+        return method(**params)
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise StoreUnavailable(f"no time left in this request's budget to call {operation}")
+    with _pool_lock:
+        if not _pool:  # one pool per process, made on first use (no thread at import)
+            _pool.append(ThreadPoolExecutor(max_workers=32, thread_name_prefix="store-call"))
+    future = _pool[0].submit(method, **params)
+    try:
+        return future.result(timeout=remaining)
+    except FutureTimeout:
+        # The call goes on in its thread until the store answers or a read times out; this
+        # request does not wait for it.
+        raise StoreUnavailable(
+            f"the object store did not finish {operation} within the request's budget"
+        ) from None
+
+
 def call(store: Store, operation: str, **params: Any) -> Mapping[str, Any]:
     """``client.<operation>(Bucket=..., **params)``, with the store's failures mapped: 404 for
     what does not exist, 400 for parts the store refuses, 503 for a store that refuses or does
@@ -81,7 +127,7 @@ def call(store: Store, operation: str, **params: Any) -> Mapping[str, Any]:
     except BotoCoreError:
         raise StoreUnavailable(f"the object store did not answer {operation}") from None
     try:
-        return method(Bucket=store.bucket, **params)
+        return _within_budget(operation, method, Bucket=store.bucket, **params)
     except ClientError as exc:
         error = exc.response.get("Error", {})
         code = str(error.get("Code", ""))

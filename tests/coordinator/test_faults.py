@@ -471,6 +471,74 @@ def test_a_skewed_clock_is_named_not_read_as_a_missing_mezzanine(
     assert answer.status_code == 400 and answer.json()["error"]["code"] == "mezzanine_not_found"
 
 
+class DripStore:
+    """Answers every request with a status line and then one header line every ``interval``
+    seconds, ``lines`` times: each read arrives well within botocore's read timeout, so only a
+    budget for the whole call can end it."""
+
+    def __init__(self, *, interval: float = 0.25, lines: int = 120) -> None:
+        self.dripping = 0  # connections still being dripped to
+        self._lock = threading.Lock()
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.endpoint = f"http://127.0.0.1:{self._server.getsockname()[1]}"
+        self._closed = threading.Event()
+        self.interval, self.lines = interval, lines
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._closed.is_set():
+            try:
+                connection, _ = self._server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._drip, args=(connection,), daemon=True).start()
+
+    def _drip(self, connection: socket.socket) -> None:
+        with self._lock:
+            self.dripping += 1
+        try:
+            with connection:
+                connection.recv(65536)
+                connection.sendall(b"HTTP/1.1 200 OK\r\n")
+                for n in range(self.lines):
+                    if self._closed.wait(self.interval):
+                        return
+                    connection.sendall(b"x-drip-%d: 1\r\n" % n)
+        except OSError:
+            pass
+        finally:
+            with self._lock:
+                self.dripping -= 1
+
+    def close(self) -> None:
+        self._closed.set()
+        self._server.close()
+
+
+def test_a_dripping_store_cannot_hold_a_request_past_its_budget(settings: Settings) -> None:
+    """A store sending 20 bytes every 2 s held a status call for 40 s: botocore's read timeout
+    is per read. The request's store budget ends it with a 503 while the store still drips."""
+    drip = DripStore()
+    try:
+        s = _via(settings, drip.endpoint)
+        job_id, auth = _mint(s, "faults/drip/")
+        handle = sealed_upload(s, job_id, "faults/drip/a.mp4")
+        broker = build_broker(s, connect_timeout=1, read_timeout=5)
+        app = create_app(s, broker=broker, store_budget_seconds=1.5)
+        with serve_in_thread(app) as base, httpx.Client(base_url=base, timeout=60) as api:
+            answer = api.get(
+                f"/v1/jobs/{job_id}/multipart/{handle}",
+                headers=auth,
+                params={"path": "a.mp4", "size": 5},
+            )
+            still_dripping = drip.dripping
+        _assert_503(answer, s, "status against a dripping store")
+        assert "budget" in answer.json()["error"]["message"]
+        assert still_dripping >= 1, "the answer came only after the store stopped dripping"
+    finally:
+        drip.close()
+
+
 # -- settings unreadable at start ---------------------------------------------------------------
 
 TOKEN_KEY = "t" * 40
@@ -847,3 +915,68 @@ def test_racing_completes_assemble_the_object_once_and_every_retry_hears_409(
     assert retry.status_code == 409, retry.text
     stored = s3.get_object(Bucket=settings.delivery.bucket, Key=job.prefix + "race.mp4")
     assert _sha(stored["Body"].read()) == _sha(data)
+
+
+# -- slow and ambiguous clients of `serve` ------------------------------------------------------
+
+
+def _raw_exchange(base: str, head: bytes, *, trickle: bytes = b"", every: float = 0.2) -> bytes:
+    """Send ``head``, then ``trickle`` one byte every ``every`` s while no answer has come;
+    return everything the server sent until it closed the connection."""
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as conn:
+        conn.sendall(head)
+        conn.settimeout(every)
+        answer = b""
+        for byte in trickle:
+            try:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return answer
+                answer += chunk
+                break
+            except TimeoutError:
+                conn.sendall(bytes([byte]))
+        conn.settimeout(30)
+        while chunk := conn.recv(65536):
+            answer += chunk
+        return answer
+
+
+def test_a_trickling_body_is_cut_with_408_and_the_connection_closed(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """uvicorn waits for a body forever; the app gives it BODY_SECONDS."""
+    monkeypatch.setattr("coordinator.httpio.BODY_SECONDS", 1)
+    job_id, auth = _mint(settings, "faults/trickle/")
+    body = json.dumps({"files": [{"path": "a.ts", "content_type": "video/mp2t"}]}).encode()
+    head = (
+        f"POST /v1/jobs/{job_id}/outputs HTTP/1.1\r\nHost: x\r\n"
+        f"Authorization: {auth['Authorization']}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    with _serving(settings) as api:
+        answer = _raw_exchange(str(api.base_url).rstrip("/"), head, trickle=body, every=0.2)
+    status_line, _, rest = answer.partition(b"\r\n")
+    assert status_line == b"HTTP/1.1 408 Request Timeout", answer[:300]
+    assert b"connection: close" in rest.lower()
+    assert b'"request_timeout"' in rest
+
+
+def test_content_length_and_transfer_encoding_together_are_refused_and_closed(
+    settings: Settings,
+) -> None:
+    """Both framings on one request is the classic smuggling shape (RFC 9112 6.1): the answer
+    is a 400 and the connection is not reused for whatever bytes follow."""
+    job_id, auth = _mint(settings, "faults/smuggle/")
+    body = b'{"files":[{"path":"a.ts","content_type":"video/mp2t"}]}'
+    smuggled = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    head = (
+        f"POST /v1/jobs/{job_id}/outputs HTTP/1.1\r\nHost: x\r\n"
+        f"Authorization: {auth['Authorization']}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nTransfer-Encoding: chunked\r\n\r\n"
+    ).encode() + b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n" + smuggled
+    with _serving(settings) as api:
+        answer = _raw_exchange(str(api.base_url).rstrip("/"), head)
+    assert answer.startswith(b"HTTP/1.1 400 "), answer[:300]
+    assert answer.count(b"HTTP/1.1 ") == 1, "a second request was served on the connection"
