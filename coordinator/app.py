@@ -35,6 +35,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from .access_log import AccessLog
 from .broker import Broker, OutputFile
 from .config import Settings, StoreSettings
 from .errors import CoordinatorError, InvalidInput, NotFound, Unauthenticated
@@ -108,9 +109,10 @@ def create_app(
     clock: Clock | None = None,
     broker: Broker | None = None,
     store_budget_seconds: float = DEFAULT_STORE_BUDGET_SECONDS,
-) -> Starlette:
-    """The ASGI app. ``clock`` (timezone-aware UTC) and ``broker`` are injectable for tests;
-    ``store_budget_seconds`` bounds the time one request spends in store calls, in all."""
+) -> AccessLog:
+    """The ASGI app: Starlette, wrapped in the access log. ``clock`` (timezone-aware UTC) and
+    ``broker`` are injectable for tests; ``store_budget_seconds`` bounds the time one request
+    spends in store calls, in all."""
     api = _Api(
         settings,
         clock=clock or _utc_now,
@@ -131,7 +133,7 @@ def create_app(
         Route(f"{jobs}/multipart/{{upload_id}}", api.multipart_upload, methods=["GET", "DELETE"]),
         Route(f"{jobs}/multipart/{{upload_id}}/complete", api.complete_multipart, methods=["POST"]),
     ]
-    return Starlette(
+    app = Starlette(
         routes=routes,
         exception_handlers={
             CoordinatorError: _coordinator_error,
@@ -139,6 +141,7 @@ def create_app(
             Exception: _internal_error,
         },
     )
+    return AccessLog(app)
 
 
 # -- error rendering ------------------------------------------------------------------------

@@ -22,7 +22,14 @@ from typing import Any, Literal
 from . import sigv4
 from .errors import InvalidInput, NotFound, StoreBadAnswer, StoreUnavailable
 
-__all__ = ["DEFAULT_STORE_BUDGET_SECONDS", "Store", "StoreRefused", "call", "store_budget"]
+__all__ = [
+    "DEFAULT_STORE_BUDGET_SECONDS",
+    "Store",
+    "StoreRefused",
+    "call",
+    "store_budget",
+    "store_timing",
+]
 
 MAX_EXPIRES = sigv4.MAX_EXPIRES  # 7 days: SigV4's and R2's ceiling
 
@@ -92,7 +99,32 @@ def store_budget(seconds: float) -> Iterator[None]:
         _deadline.reset(token)
 
 
+_timings: ContextVar[list[float] | None] = ContextVar("store_timings", default=None)
+
+
+@contextmanager
+def store_timing() -> Iterator[list[float]]:
+    """Seconds of each store call made inside (or in a thread that copied this context)."""
+    spent: list[float] = []
+    token = _timings.set(spent)
+    try:
+        yield spent
+    finally:
+        _timings.reset(token)
+
+
 def _within_budget(operation: str, method: Callable[..., Any], **params: Any) -> Any:
+    spent = _timings.get()
+    if spent is None:
+        return _bounded(operation, method, **params)
+    start = time.perf_counter()
+    try:
+        return _bounded(operation, method, **params)
+    finally:
+        spent.append(time.perf_counter() - start)
+
+
+def _bounded(operation: str, method: Callable[..., Any], **params: Any) -> Any:
     deadline = _deadline.get()
     if deadline is None:
         return method(**params)
