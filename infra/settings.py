@@ -104,6 +104,7 @@ EXAMPLES = {
     "coordinatorReservedConcurrency": "50",
     "coordinatorLogRetentionDays": "30",
     "coordinatorTokenKeyIds": "k1",
+    "coordinatorAlarmTopicArn": "arn:aws:sns:eu-central-1:123456789012:video-oncall",
 }
 OBJECT_KEYS = {"sippy"}
 LIST_KEYS = {"deliveryHostnames", "corsOrigins", "coordinatorTokenKeyIds"}
@@ -153,6 +154,7 @@ _COORDINATOR_KEYS = {
     "reserved_concurrency": "coordinatorReservedConcurrency",
     "log_retention_days": "coordinatorLogRetentionDays",
     "token_key_ids": "coordinatorTokenKeyIds",
+    "alarm_topic_arn": "coordinatorAlarmTopicArn",
 }
 
 
@@ -443,10 +445,17 @@ def load_settings(config: pulumi.Config | None = None, stack: str | None = None)
             reserved_concurrency=r.integer("coordinatorReservedConcurrency", 50) or 0,
             log_retention_days=r.integer("coordinatorLogRetentionDays", 30) or 0,
             token_key_ids=r.strings("coordinatorTokenKeyIds") or ("k1",),
+            alarm_topic_arn=r.text("coordinatorAlarmTopicArn"),
         ),
         _COORDINATOR_KEYS,
     )
     sippy = _sippy(r, stack, account_id, jurisdiction, aws_region, delivery)
+    topic = r.text("coordinatorAlarmTopicArn")
+    if topic and aws_region and f":sns:{aws_region}:" not in topic:
+        # CloudWatch notifies only topics in the alarm's own region.
+        r.problem(
+            "coordinatorAlarmTopicArn", f"the topic must be in the stack's region {aws_region!r}"
+        )
     kms_key = r.text("mezzanineKmsKeyArn")
     if kms_key and aws_region and f":kms:{aws_region}:" not in kms_key:
         r.problem("mezzanineKmsKeyArn", f"the key must be in the stack's region {aws_region!r}")
