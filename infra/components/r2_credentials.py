@@ -39,6 +39,7 @@ __all__ = [
     "R2Credentials",
     "R2CredentialsArgs",
     "pick_permission_group",
+    "policy_resources",
     "s3_secret_access_key",
 ]
 
@@ -109,6 +110,19 @@ def pick_permission_group(groups: Sequence[Any], name: str = BUCKET_ITEM_WRITE) 
     return str(_field(found[0], "id"))
 
 
+def policy_resources(resource: str) -> str:
+    """The policy's ``resources`` JSON, compact and key-sorted (Terraform's ``jsonencode`` form).
+
+    The provider sends this string to the API as raw JSON and stores the raw JSON the API
+    returns, with no normalisation (terraform-provider-cloudflare
+    internal/services/account_token/custom.go: ``MarshalCustom``,
+    ``unmarshalCustomWithSnapshot``); its own acceptance tests write ``jsonencode(...)`` (testdata/*.tf), which is compact with
+    sorted keys. ``json.dumps``' default ``", "`` and ``": "`` would differ byte for byte from
+    what comes back and show as a change on every preview.
+    """
+    return json.dumps({resource: "*"}, separators=(",", ":"), sort_keys=True)
+
+
 def _field(group: Any, key: str) -> Any:
     return group.get(key) if isinstance(group, dict) else getattr(group, key, None)
 
@@ -148,7 +162,7 @@ class R2Credentials(pulumi.ComponentResource):
                         for group_id in group_ids
                     ],
                     # Exactly one bucket, in its jurisdiction: nothing else in the account.
-                    resources=self.resource.apply(lambda r: json.dumps({r: "*"})),
+                    resources=self.resource.apply(policy_resources),
                 )
             ],
             opts=pulumi.ResourceOptions(parent=self),
