@@ -1,0 +1,80 @@
+"""What a real `pulumi up` replaces or refuses, seen in the resource options the program
+registers (the mocks do not act on them, so the requests themselves are read).
+
+Expected values come from terraform-provider-cloudflare (which pulumi-cloudflare 6.x bridges):
+internal/services/r2_bucket/schema.go has RequiresReplace on ``name`` and ``account_id`` but not
+on ``jurisdiction``; its ``location`` keeps the state's value (locationIgnorePlanModifier); the
+R2 children's schema.go files (r2_bucket_cors, r2_bucket_lifecycle, r2_managed_domain,
+r2_custom_domain) have RequiresReplace on ``account_id`` and ``bucket_name`` only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from infra.review import offline
+from infra.review.risk import BORDER_PROPERTIES, REPLACE_ON_CHANGE
+from tests.infra.conftest import EXAMPLE_STACKS
+
+R2_BUCKET = "cloudflare:index/r2Bucket:R2Bucket"
+R2_CHILDREN = (
+    "cloudflare:index/r2BucketCors:R2BucketCors",
+    "cloudflare:index/r2BucketLifecycle:R2BucketLifecycle",
+    "cloudflare:index/r2ManagedDomain:R2ManagedDomain",
+    "cloudflare:index/r2CustomDomain:R2CustomDomain",
+)
+
+
+@pytest.fixture
+def registrations(monkeypatch) -> Callable[[str], list[Any]]:
+    """Plan a stack and return the raw RegisterResource requests (options included)."""
+    from infra.review.plan import load_stack_config
+
+    seen: list[Any] = []
+    original = offline._RecordingMonitor.RegisterResource
+
+    def record(self, request):
+        seen.append(request)
+        return original(self, request)
+
+    monkeypatch.setattr(offline._RecordingMonitor, "RegisterResource", record)
+
+    def run(stack: str) -> list[Any]:
+        seen.clear()
+        config = load_stack_config(stack)
+        offline.synthesize(stack, dict(config.values), secret_keys=config.secret_keys)
+        return list(seen)
+
+    return run
+
+
+@pytest.mark.parametrize("stack", EXAMPLE_STACKS)
+def test_a_new_jurisdiction_replaces_the_bucket_deleting_first(registrations, stack):
+    (bucket,) = [r for r in registrations(stack) if r.type == R2_BUCKET]
+    assert "jurisdiction" in bucket.replaceOnChanges, bucket.name
+    assert bucket.deleteBeforeReplace, bucket.name
+
+
+@pytest.mark.parametrize("stack", EXAMPLE_STACKS)
+def test_every_r2_child_is_replaced_with_its_bucket_jurisdiction(registrations, stack):
+    children = [r for r in registrations(stack) if r.type in R2_CHILDREN]
+    assert {r.type for r in children} >= set(R2_CHILDREN[:3])
+    for child in children:
+        assert "jurisdiction" in child.replaceOnChanges, child.name
+    for domain in [r for r in children if r.type == R2_CHILDREN[3]]:
+        # A hostname is attached to one bucket at a time.
+        assert domain.deleteBeforeReplace, domain.name
+
+
+def test_risk_table_knows_what_replaces_each_r2_child():
+    for type_token in R2_CHILDREN:
+        assert {"accountId", "bucketName", "jurisdiction"} <= set(REPLACE_ON_CHANGE[type_token])
+
+
+def test_a_location_hint_change_is_a_border_flag_not_a_replacement():
+    # The provider ignores a changed location (state wins): nothing is replaced, nothing moves.
+    assert "location" not in REPLACE_ON_CHANGE[R2_BUCKET]
+    assert "ignores" in BORDER_PROPERTIES[R2_BUCKET]["location"]
