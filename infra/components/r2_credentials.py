@@ -116,9 +116,9 @@ def policy_resources(resource: str) -> str:
     The provider sends this string to the API as raw JSON and stores the raw JSON the API
     returns, with no normalisation (terraform-provider-cloudflare
     internal/services/account_token/custom.go: ``MarshalCustom``,
-    ``unmarshalCustomWithSnapshot``); its own acceptance tests write ``jsonencode(...)`` (testdata/*.tf), which is compact with
-    sorted keys. ``json.dumps``' default ``", "`` and ``": "`` would differ byte for byte from
-    what comes back and show as a change on every preview.
+    ``unmarshalCustomWithSnapshot``). Its acceptance tests write ``jsonencode(...)``
+    (testdata/*.tf): compact, keys sorted. ``json.dumps``' default separators add spaces that
+    would differ byte for byte from what comes back, a change on every preview.
     """
     return json.dumps({resource: "*"}, separators=(",", ":"), sort_keys=True)
 
