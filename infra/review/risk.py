@@ -102,8 +102,8 @@ REPLACE_ON_CHANGE: dict[str, dict[str, ReplaceRule]] = {
         "jurisdiction": ReplaceRule(
             "a bucket's jurisdiction is fixed at creation: the bucket in the new jurisdiction is"
             " a different, empty bucket (the program declares replace_on_changes and"
-            " delete_before_replace; prod protects the bucket: see README, \"Replacing the"
-            " delivery bucket\")",
+            ' delete_before_replace; prod protects the bucket: see README, "Replacing the'
+            ' delivery bucket")',
             "Cloudflare r2/reference/data-location; schema.go has no RequiresReplace on it:"
             " infra/components/delivery.py replace_on_changes",
         ),
