@@ -99,6 +99,8 @@ EXAMPLES = {
     "regionalHostnames": "false",
     "signedDelivery": "true",
     "signedDeliveryTtlSeconds": "86400",
+    "adoptCacheRulesetId": "<32-hex ruleset id from preflight>",
+    "adoptFirewallRulesetId": "<32-hex ruleset id from preflight>",
     "coordinatorFunctionName": "video-eu-prod-coordinator",
     "coordinatorMemoryMb": "512",
     "coordinatorReservedConcurrency": "50",
@@ -137,6 +139,8 @@ _EDGE_KEYS = {
     "regional_hostnames": "regionalHostnames",
     "signed_delivery": "signedDelivery",
     "token_ttl_seconds": "signedDeliveryTtlSeconds",
+    "adopt_cache_ruleset_id": "adoptCacheRulesetId",
+    "adopt_firewall_ruleset_id": "adoptFirewallRulesetId",
 }
 _MEZZANINE_KEYS = {
     "bucket_name": "mezzanineBucketName",
@@ -418,6 +422,9 @@ def load_settings(config: pulumi.Config | None = None, stack: str | None = None)
             ),
             signed_delivery=r.flag("signedDelivery", default=False),
             token_ttl_seconds=r.integer("signedDeliveryTtlSeconds", DEFAULT_TOKEN_TTL) or 0,
+            # Take over an existing zone entry point (README, "One ruleset per phase").
+            adopt_cache_ruleset_id=r.text("adoptCacheRulesetId"),
+            adopt_firewall_ruleset_id=r.text("adoptFirewallRulesetId"),
         ),
         _EDGE_KEYS,
     )

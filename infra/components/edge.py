@@ -42,6 +42,8 @@ from coordinator.playback import MAC_FLAGS, MAX_RULE_TTL, MIN_KEY_BYTES, SEPARAT
 from infra.validation import Problems, is_hostname
 
 __all__ = [
+    "CACHE_PHASE",
+    "FIREWALL_PHASE",
     "MANIFEST_EXTENSIONS",
     "MEDIA_EXTENSIONS",
     "CloudflarePlan",
@@ -73,6 +75,9 @@ MEDIA_EXTENSIONS = (
     "webm",
     "vtt",
 )
+# The zone phases whose entry points the stack owns (ruleset-engine/about/phases/).
+CACHE_PHASE = "http_request_cache_settings"
+FIREWALL_PHASE = "http_request_firewall_custom"
 ONE_YEAR = 31_536_000
 DEFAULT_MANIFEST_TTL = 30
 DEFAULT_TOKEN_TTL = 86_400
@@ -125,6 +130,10 @@ class EdgeDeliveryArgs:
     """Block requests without a valid playback token (``coordinator/playback.py``)."""
     token_ttl_seconds: int = DEFAULT_TOKEN_TTL
     """The longest a playback URL can live (the WAF rule's ttl)."""
+    adopt_cache_ruleset_id: str | None = None
+    """Id of the zone's existing ``http_request_cache_settings`` entry point to take over."""
+    adopt_firewall_ruleset_id: str | None = None
+    """Id of the zone's existing ``http_request_firewall_custom`` entry point to take over."""
 
     def __post_init__(self) -> None:
         problems = Problems("EdgeDeliveryArgs")
@@ -176,6 +185,24 @@ class EdgeDeliveryArgs:
             )
             problems.check(
                 bool(self.hostnames), "signed_delivery", "needs at least one delivery hostname"
+            )
+        for field, ruleset_id, used in (
+            ("adopt_cache_ruleset_id", self.adopt_cache_ruleset_id, bool(self.hostnames)),
+            ("adopt_firewall_ruleset_id", self.adopt_firewall_ruleset_id, self.signed_delivery),
+        ):
+            if ruleset_id is None:
+                continue
+            problems.check(
+                is_account_id(ruleset_id),
+                field,
+                "must be the entry point's ruleset id, 32 lowercase hex characters"
+                " (`python -m infra.cli preflight` prints it)",
+            )
+            problems.check(
+                used,
+                field,
+                "the stack makes no ruleset in that phase (no delivery hostnames, or signed"
+                " delivery off): remove the setting",
             )
         problems.check(
             1 <= self.token_ttl_seconds <= MAX_RULE_TTL,
@@ -270,11 +297,13 @@ class EdgeDelivery(pulumi.ComponentResource):
                 f"{name}-cache-rules",
                 zone_id=args.zone_id,
                 kind="zone",
-                phase="http_request_cache_settings",
+                phase=CACHE_PHASE,
                 name="r2-video delivery cache",
                 description="Managed by Pulumi (r2-video): HLS/DASH caching on the delivery hosts",
                 rules=_cache_rules(args),
-                opts=child,
+                opts=_entry_point_options(
+                    self, args.zone_id, CACHE_PHASE, args.adopt_cache_ruleset_id
+                ),
             )
 
         self.regional_hostnames = []
@@ -315,7 +344,7 @@ class EdgeDelivery(pulumi.ComponentResource):
                 f"{name}-signed-delivery",
                 zone_id=args.zone_id,
                 kind="zone",
-                phase="http_request_firewall_custom",
+                phase=FIREWALL_PHASE,
                 name="r2-video signed delivery",
                 description="Managed by Pulumi (r2-video): playback tokens on the delivery hosts",
                 rules=[
@@ -330,7 +359,9 @@ class EdgeDelivery(pulumi.ComponentResource):
                         ),
                     )
                 ],
-                opts=child,
+                opts=_entry_point_options(
+                    self, args.zone_id, FIREWALL_PHASE, args.adopt_firewall_ruleset_id
+                ),
             )
             self.playback_token_ttl = pulumi.Output.from_input(ttl)
 
@@ -341,6 +372,29 @@ class EdgeDelivery(pulumi.ComponentResource):
                 "playback_token_ttl": self.playback_token_ttl,
             }
         )
+
+
+def _entry_point_options(
+    parent: pulumi.Resource, zone_id: str, phase: str, adopt_id: str | None
+) -> pulumi.ResourceOptions:
+    """Options of a zone entry-point ruleset: created, or taken over when ``adopt_id`` is set.
+
+    A zone has one entry point per phase; the provider's create is a POST, which the API refuses
+    (error 20217) when the zone has one already, even an empty one left by the dashboard
+    (terraform-provider-cloudflare internal/services/ruleset/resource.go Create;
+    issues #2004, #1222, #6273). ``import_`` takes the existing one over on the first ``up``
+    (import id ``zones/<zone_id>/<ruleset_id>``: ruleset/resource.go ImportState); later runs
+    find it in state and ignore the option. From then on the stack owns the phase: the update
+    replaces every rule in it with the stack's, and ``pulumi destroy`` deletes the entry point.
+    """
+    if adopt_id is None:
+        return pulumi.ResourceOptions(parent=parent)
+    pulumi.log.warn(
+        f"adopting the zone's existing {phase} entry point {adopt_id}: this stack then owns"
+        " every rule of that phase on the whole zone; `pulumi up` replaces them with the"
+        " stack's rules and `pulumi destroy` deletes them (copy any rule to keep first)"
+    )
+    return pulumi.ResourceOptions(parent=parent, import_=f"zones/{zone_id}/{adopt_id}")
 
 
 def _ttl_settings(

@@ -10,12 +10,8 @@ r2_custom_domain) have RequiresReplace on ``account_id`` and ``bucket_name`` onl
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import pytest
 
-from infra.review import offline
 from infra.review.risk import BORDER_PROPERTIES, REPLACE_ON_CHANGE
 from tests.infra.conftest import EXAMPLE_STACKS
 
@@ -28,39 +24,16 @@ R2_CHILDREN = (
 )
 
 
-@pytest.fixture
-def registrations(monkeypatch) -> Callable[[str], list[Any]]:
-    """Plan a stack and return the raw RegisterResource requests (options included)."""
-    from infra.review.plan import load_stack_config
-
-    seen: list[Any] = []
-    original = offline._RecordingMonitor.RegisterResource
-
-    def record(self, request):
-        seen.append(request)
-        return original(self, request)
-
-    monkeypatch.setattr(offline._RecordingMonitor, "RegisterResource", record)
-
-    def run(stack: str) -> list[Any]:
-        seen.clear()
-        config = load_stack_config(stack)
-        offline.synthesize(stack, dict(config.values), secret_keys=config.secret_keys)
-        return list(seen)
-
-    return run
-
-
 @pytest.mark.parametrize("stack", EXAMPLE_STACKS)
 def test_a_new_jurisdiction_replaces_the_bucket_deleting_first(registrations, stack):
-    (bucket,) = [r for r in registrations(stack) if r.type == R2_BUCKET]
+    (bucket,) = [r for r in registrations(stack)[1] if r.type == R2_BUCKET]
     assert "jurisdiction" in bucket.replaceOnChanges, bucket.name
     assert bucket.deleteBeforeReplace, bucket.name
 
 
 @pytest.mark.parametrize("stack", EXAMPLE_STACKS)
 def test_every_r2_child_is_replaced_with_its_bucket_jurisdiction(registrations, stack):
-    children = [r for r in registrations(stack) if r.type in R2_CHILDREN]
+    children = [r for r in registrations(stack)[1] if r.type in R2_CHILDREN]
     assert {r.type for r in children} >= set(R2_CHILDREN[:3])
     for child in children:
         assert "jurisdiction" in child.replaceOnChanges, child.name
