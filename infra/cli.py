@@ -99,6 +99,60 @@ def _preflight(args: argparse.Namespace) -> int:
     return exit_code(checks)
 
 
+def _empty_bucket(args: argparse.Namespace) -> int:
+    import os
+
+    from coordinator.s3client import make_client
+    from coordinator.sigv4 import Credentials
+    from infra.settings import SettingsError
+    from infra.stack_config import StackConfigError
+    from infra.teardown import empty_bucket, list_contents
+
+    try:
+        settings = _stack_settings(args.stack, Path(args.project_dir))
+    except (StackConfigError, SettingsError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if settings.is_production:
+        print(
+            f"error: stack {args.stack!r} is prod: its bucket is protected and retained, and"
+            " empty-bucket only tears down dev stacks",
+            file=sys.stderr,
+        )
+        return 2
+    key_id = os.environ.get("R2_ACCESS_KEY_ID", "")
+    secret = os.environ.get("R2_SECRET_ACCESS_KEY", "")
+    if not key_id or not secret:
+        print(
+            "error: set R2_ACCESS_KEY_ID and R2_SECRET_ACCESS_KEY to S3 credentials of an R2 API"
+            " token with Object Read & Write on the bucket",
+            file=sys.stderr,
+        )
+        return 2
+    bucket = settings.delivery.bucket_name
+    endpoint = args.endpoint_url or settings.r2_endpoint
+    client = make_client(endpoint=endpoint, region="auto", credentials=Credentials(key_id, secret))
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        if not args.yes:
+            found = list_contents(client, bucket)
+            print(
+                f"{bucket} at {endpoint}: {len(found.keys)} objects, {len(found.uploads)}"
+                " incomplete multipart uploads; run again with --yes to delete them all"
+            )
+            return 0
+        gone = empty_bucket(client, bucket)
+    except (BotoCoreError, ClientError) as error:
+        print(f"error: {bucket} at {endpoint}: {error}", file=sys.stderr)
+        return 1
+    print(
+        f"{bucket}: deleted {len(gone.keys)} objects, aborted {len(gone.uploads)} multipart"
+        f" uploads; `pulumi destroy --stack {args.stack}` can delete the bucket now"
+    )
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m infra.cli", description="Offline tools for the r2-video stacks."
@@ -149,6 +203,23 @@ def _parser() -> argparse.ArgumentParser:
     )
     preflight.add_argument("--cloudflare-api", default=DEFAULT_API, help="Cloudflare API base URL")
     preflight.set_defaults(handler=_preflight)
+
+    empty = commands.add_parser(
+        "empty-bucket",
+        help="delete every object of a dev stack's R2 bucket, so `pulumi destroy` can delete it",
+        description="R2 deletes only empty buckets. Lists only, unless --yes. Credentials:"
+        " R2_ACCESS_KEY_ID and R2_SECRET_ACCESS_KEY. Refuses prod stacks. Exit status: 0 done,"
+        " 1 the S3 API failed, 2 bad input.",
+    )
+    empty.add_argument("--stack", required=True, help="a dev stack: reads Pulumi.<stack>.yaml")
+    empty.add_argument(
+        "--project-dir",
+        default=str(Path(__file__).resolve().parent.parent),
+        help="folder of Pulumi.yaml",
+    )
+    empty.add_argument("--endpoint-url", help="S3 endpoint (default: the stack's R2 endpoint)")
+    empty.add_argument("--yes", action="store_true", help="delete (without it: only count)")
+    empty.set_defaults(handler=_empty_bucket)
     return parser
 
 
