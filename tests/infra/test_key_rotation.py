@@ -82,11 +82,11 @@ def test_the_skip_rule_checks_the_old_key_and_the_block_rule_the_new(mocked):
 
     def check(values: list) -> None:
         rules, signing = values
-        keys = [
-            json.loads(re.search(r'is_timed_hmac_valid_v0\(("[0-9a-f]+")', r["expression"])[1])
-            for r in rules
+        found = [
+            re.search(r'is_timed_hmac_valid_v0\(("[0-9a-f]+")', r["expression"]) for r in rules
         ]
-        old, new = keys
+        assert all(found), rules
+        old, new = (json.loads(m[1]) for m in found if m)
         assert old != new and new == signing
         assert " not is_timed_hmac_valid_v0(" not in rules[0]["expression"]
         assert " not is_timed_hmac_valid_v0(" in rules[1]["expression"]
