@@ -8,7 +8,12 @@ secret access key the SHA-256 (hex) of the token's value. Both are
 Pulumi secrets from the moment they exist: encrypted in state, masked in every plan and preview.
 
 Item Write covers what the coordinator signs for workers (PUT, multipart create/upload/
-complete/abort, list parts); it grants no bucket administration and nothing on other buckets.
+complete/abort, list parts), and more: per Cloudflare's token docs it also reads and lists
+objects ("Object Read & Write": read, write and list objects in the buckets it is scoped to;
+there is no write-only R2 permission). Blast radius of a leaked key pair: every object in this
+one bucket can be read, listed, overwritten and deleted; nothing else (no bucket settings, no
+other bucket, no other account resource). References: https://developers.cloudflare.com/r2/api/tokens/
+(Permissions).
 The permission group's id is looked up by name with the provider's data source, never pasted.
 
 The Cloudflare API token the program runs with needs "Account API Tokens Write" to create it.
