@@ -22,13 +22,6 @@ def _rulesets(requests):
     return {r.name: r for r in requests if r.type == RULESET}
 
 
-def test_without_the_settings_the_entry_points_are_created(registrations):
-    _, requests = registrations("eu-prod")
-    rulesets = _rulesets(requests)
-    assert set(rulesets) == {"edge-cache-rules", "edge-signed-delivery"}
-    assert all(r.importId == "" for r in rulesets.values())
-
-
 def test_an_adopted_entry_point_is_imported_by_zone_and_id(registrations):
     plan, requests = registrations(
         "eu-prod", adoptCacheRulesetId=CACHE_ID, adoptFirewallRulesetId=WAF_ID
@@ -46,6 +39,7 @@ def test_an_adopted_entry_point_is_imported_by_zone_and_id(registrations):
 
 
 def test_adopting_only_one_phase_leaves_the_other_created(registrations):
+    # Also the default: without the setting an entry point is created (no import id).
     _, requests = registrations("eu-prod", adoptCacheRulesetId=CACHE_ID)
     rulesets = _rulesets(requests)
     assert rulesets["edge-cache-rules"].importId
