@@ -358,8 +358,8 @@ def _r2_dev(api: CloudflareApi, settings: StackSettings, base: str, here: dict) 
         detail=f"{'on' if enabled else 'off'} ({answer.result.get('domain')}), the stack says"
         f" {'on' if wanted else 'off'}"
         + ("; a public URL past signed delivery and the cache rules" if enabled else ""),
-        fix=f"{'disable' if enabled else 'enable'} it: dashboard R2 > {bucket} > Settings >"
-        f" Public access > R2.dev subdomain, or PUT {base}/{bucket}/domains/managed with"
+        fix=f"{'disable' if enabled else 'enable'} r2.dev in the bucket's settings in the"
+        f" dashboard, or PUT {base}/{bucket}/domains/managed with"
         f' {{"enabled": {str(wanted).lower()}}} and header {_JURISDICTION}:'
         f" {settings.jurisdiction.value}; `pulumi refresh` cannot see this setting",
     )
