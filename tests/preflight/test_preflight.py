@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.preflight.conftest import healthy_aws, healthy_cloudflare, settings_of
+from tests.preflight.fakes import TOKEN
 
 CACHE = "http_request_cache_settings"
 WAF = "http_request_firewall_custom"
@@ -210,12 +211,13 @@ def test_a_user_token_that_cannot_read_its_policies_warns_but_passes(run_preflig
     assert "cloudflare token permissions" in warning
 
 
-def test_a_disabled_token_fails(run_preflight, eu_prod):
+def test_a_disabled_token_fails_and_is_never_printed(run_preflight, eu_prod):
     cloudflare = healthy_cloudflare(eu_prod)
     cloudflare.token_status = "disabled"
     code, out = run_preflight("eu-prod", cloudflare, healthy_aws(eu_prod))
     assert code == 1, out
     assert "CLOUDFLARE_API_TOKEN" in fix_after(out, "cloudflare token")
+    assert TOKEN not in out
 
 
 def test_without_a_token_the_cli_exits_2(monkeypatch, capsys):
