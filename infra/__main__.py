@@ -69,7 +69,8 @@ mezzanine = MezzanineBucket(
 )
 
 # Coordinator: the presigning broker on Lambda in the mezzanine's region. Its R2 keys come from
-# a token that may only write objects in the delivery bucket; its secrets live in Secrets
+# a token scoped to the delivery bucket's objects (read, list, write, delete: R2 has no
+# write-only permission); its secrets live in Secrets
 # Manager only. The code is one deterministic zip (build/coordinator.zip, see
 # infra/components/package.py).
 r2_credentials = R2Credentials(

@@ -99,6 +99,9 @@ EXAMPLES = {
     "regionalHostnames": "false",
     "signedDelivery": "true",
     "signedDeliveryTtlSeconds": "86400",
+    "signedDeliveryKeyGenerations": "2",
+    "adoptCacheRulesetId": "<32-hex ruleset id from preflight>",
+    "adoptFirewallRulesetId": "<32-hex ruleset id from preflight>",
     "coordinatorFunctionName": "video-eu-prod-coordinator",
     "coordinatorMemoryMb": "512",
     "coordinatorReservedConcurrency": "50",
@@ -107,7 +110,12 @@ EXAMPLES = {
     "coordinatorAlarmTopicArn": "arn:aws:sns:eu-central-1:123456789012:video-oncall",
 }
 OBJECT_KEYS = {"sippy"}
-LIST_KEYS = {"deliveryHostnames", "corsOrigins", "coordinatorTokenKeyIds"}
+LIST_KEYS = {
+    "deliveryHostnames",
+    "corsOrigins",
+    "coordinatorTokenKeyIds",
+    "signedDeliveryKeyGenerations",
+}
 OBJECT_LIST_KEYS = {"deliveryLifecycle"}
 
 # Component-arg fields -> the config key a user edits to change them.
@@ -138,6 +146,9 @@ _EDGE_KEYS = {
     "regional_hostnames": "regionalHostnames",
     "signed_delivery": "signedDelivery",
     "token_ttl_seconds": "signedDeliveryTtlSeconds",
+    "playback_key_generations": "signedDeliveryKeyGenerations",
+    "adopt_cache_ruleset_id": "adoptCacheRulesetId",
+    "adopt_firewall_ruleset_id": "adoptFirewallRulesetId",
 }
 _MEZZANINE_KEYS = {
     "bucket_name": "mezzanineBucketName",
@@ -290,6 +301,17 @@ def _lifecycle(reader: _Reader) -> tuple[PrefixLifecycle, ...]:
     return tuple(rules)
 
 
+def _generations(reader: _Reader) -> tuple[int, ...]:
+    """``signedDeliveryKeyGenerations``: whole numbers; EdgeDeliveryArgs checks the rest."""
+    if reader.text("signedDeliveryKeyGenerations") is None:
+        return (1,)
+    raw = reader.structured("signedDeliveryKeyGenerations", list)
+    if not all(isinstance(g, int) and not isinstance(g, bool) for g in raw):
+        reader.problem("signedDeliveryKeyGenerations", "must be a list of whole numbers")
+        return (1,)
+    return tuple(raw)
+
+
 def _build(reader: _Reader, build: Callable[[], T], keys: dict[str, str]) -> T | None:
     try:
         return build()
@@ -420,6 +442,10 @@ def load_settings(config: pulumi.Config | None = None, stack: str | None = None)
             ),
             signed_delivery=r.flag("signedDelivery", default=False),
             token_ttl_seconds=r.integer("signedDeliveryTtlSeconds", DEFAULT_TOKEN_TTL) or 0,
+            playback_key_generations=_generations(r),
+            # Take over an existing zone entry point (README, "One ruleset per phase").
+            adopt_cache_ruleset_id=r.text("adoptCacheRulesetId"),
+            adopt_firewall_ruleset_id=r.text("adoptFirewallRulesetId"),
         ),
         _EDGE_KEYS,
     )
