@@ -29,9 +29,11 @@ from infra.review.policy.rules import looks_like_secret_key
 from infra.review.policy.view import SECRET
 from infra.review.risk import (
     AWS_PROVIDER,
+    BORDER_REMOVALS,
     DATA_BEARING,
     S3_BUCKET,
     border_properties,
+    border_warning,
     is_data_bearing,
     replace_rules,
 )
@@ -67,6 +69,7 @@ class Plan:
     stack: str
     resources: dict[str, dict[str, Any]]
     outputs: dict[str, Any]
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,9 @@ class Diff:
     removed: list[dict[str, Any]] = field(default_factory=list)
     changed: list[tuple[dict[str, Any], dict[str, Any], list[Change]]] = field(default_factory=list)
     renames: list[tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=list)
+    aliased: list[tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=list)
+    """(old, new) pairs the change renames with ``aliases``: Pulumi keeps the resource."""
+    new_warnings: list[str] = field(default_factory=list)
     flags: list[Flag] = field(default_factory=list)
     output_changes: list[Change] = field(default_factory=list)
 
@@ -132,9 +138,20 @@ def load_plan(path: str | Path) -> Plan:
         if resource["urn"] in resources:
             raise PlanError(f"{path}: URN {resource['urn']} appears twice")
         resources[resource["urn"]] = resource
+        aliases = resource.get("aliases", [])
+        if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
+            raise PlanError(f"{path}: resource {i}: 'aliases' must be a list of URNs")
     outputs = document.get("outputs") or {}
+    warnings = document.get("warnings") or []
+    if not isinstance(warnings, list) or not all(isinstance(w, str) for w in warnings):
+        raise PlanError(f"{path}: 'warnings' must be a list of strings")
     return Plan(
-        str(path), str(document["project"]), str(document["stack"]), resources, dict(outputs)
+        str(path),
+        str(document["project"]),
+        str(document["stack"]),
+        resources,
+        dict(outputs),
+        tuple(warnings),
     )
 
 
@@ -318,8 +335,18 @@ def compare(base: Plan, head: Plan) -> Diff:
         )
     diff = Diff(base, head)
     moves = _aws_region_moves(base, head)
+    # Old URN -> the head resource that names it in `aliases`: Pulumi moves the state over.
+    aliased_by = {
+        alias: r
+        for r in head.resources.values()
+        for alias in r.get("aliases", [])
+        if alias not in head.resources
+    }
     for urn, old in base.resources.items():
         new = head.resources.get(urn)
+        if new is None and urn in aliased_by:
+            new = aliased_by[urn]
+            diff.aliased.append((old, new))
         if new is None:
             diff.removed.append(old)
             continue
@@ -329,7 +356,10 @@ def compare(base: Plan, head: Plan) -> Diff:
             diff.changed.append((old, new, changes))
         if changes or (new.get("provider") in moves and new["type"].startswith("aws:")):
             _flag_changed(diff, old, new, changes, moves)
-    diff.added = [r for urn, r in head.resources.items() if urn not in base.resources]
+    kept = {id(new) for _old, new in diff.aliased}
+    diff.added = [
+        r for urn, r in head.resources.items() if urn not in base.resources and id(r) not in kept
+    ]
     diff.renames = _renames(diff.removed, diff.added)
     renamed = {id(old): new for old, new in diff.renames}
     for old in diff.removed:
@@ -348,6 +378,16 @@ def compare(base: Plan, head: Plan) -> Diff:
                 guard += "; retainOnDelete leaves it in the cloud, unmanaged"
             message = f"removed{hint}: {what}{guard}"
             diff.flags.append(Flag(DATA_LOSS, old["urn"], _label(old), message))
+    for old in diff.removed:
+        if old["type"] in BORDER_REMOVALS:
+            diff.flags.append(Flag(BORDER, old["urn"], _label(old), BORDER_REMOVALS[old["type"]]))
+    diff.new_warnings = [w for w in head.warnings if w not in base.warnings]
+    for warning in diff.new_warnings:
+        crossing = border_warning(warning)
+        if crossing:
+            diff.flags.append(
+                Flag(BORDER, "", "(program warning)", f"{crossing}: {_show(warning, limit=400)}")
+            )
     diff.output_changes = _changes(base.outputs, head.outputs)
     order = {kind: i for i, kind in enumerate(FLAG_ORDER)}
     diff.flags.sort(key=lambda f: (order[f.kind], f.urn))
@@ -364,13 +404,13 @@ def _mask(path: str, value: Any) -> Any:
     return SECRET if secret_looking else value
 
 
-def _show(value: Any, path: str = "") -> str:
+def _show(value: Any, path: str = "", *, limit: int = _MAX_VALUE) -> str:
     if value is _MISSING:
         return "—"
     value = _mask(path, value)
     text = json.dumps(value) if not isinstance(value, str) else value
-    if len(text) > _MAX_VALUE:
-        text = text[: _MAX_VALUE - 1] + "…"
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
     text = text.replace("`", "'").replace("|", "\\|").replace("\n", " ")
     return f"`{text}`"
 
@@ -393,7 +433,9 @@ def render_markdown(diff: Diff) -> str:
     summary = f"{len(diff.added)} added · {len(diff.removed)} removed · {len(diff.changed)} changed"
     shown_flags = ", ".join(f"{n} {kind}" for kind, n in counts.items() if n) or "no flags"
     lines = [f"### Stack `{stack}`: {shown_flags} · {summary}", ""]
-    if not (diff.added or diff.removed or diff.changed or diff.output_changes):
+    if not (
+        diff.added or diff.removed or diff.changed or diff.output_changes or diff.aliased
+    ) and not (diff.new_warnings or diff.head.warnings):
         lines += ["No change to this stack's resources or outputs.", ""]
         return "\n".join(lines)
     if diff.blocking:
@@ -410,6 +452,17 @@ def render_markdown(diff: Diff) -> str:
         for kind in FLAG_ORDER:
             if counts[kind]:
                 lines.append(f"- **{kind.upper()}**: {FLAG_MEANING[kind]}.")
+        lines.append("")
+    if diff.head.warnings:
+        lines.append("**Warnings from the program** (`pulumi up` prints these too):")
+        lines += [
+            f"- {'**new** ' if w in diff.new_warnings else ''}{_show(w, limit=400)}"
+            for w in diff.head.warnings
+        ]
+        lines.append("")
+    if diff.aliased:
+        lines.append("**Renames with `aliases`** (Pulumi keeps the resource and its data):")
+        lines += [f"- rename {_label(old)} → `{new['name']}`" for old, new in diff.aliased]
         lines.append("")
     if diff.renames:
         lines.append("**Renames** (a new URN is a remove plus an add; keep the resource with")

@@ -17,15 +17,19 @@ test per entry and checks every property name against the installed provider SDK
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 __all__ = [
     "AWS_PROVIDER",
     "BORDER_PROPERTIES",
+    "BORDER_REMOVALS",
+    "BORDER_WARNINGS",
     "DATA_BEARING",
     "REPLACE_ON_CHANGE",
     "ReplaceRule",
     "border_properties",
+    "border_warning",
     "is_data_bearing",
     "replace_rules",
 ]
@@ -164,6 +168,30 @@ BORDER_PROPERTIES: dict[str, dict[str, str]] = {
     "aws:*": {"region": "AWS region of the resource"},
     AWS_PROVIDER: {"region": "AWS provider region (every AWS resource of the stack)"},
 }
+
+
+# Resources whose removal moves processing out of the jurisdiction.
+BORDER_REMOVALS: dict[str, str] = {
+    REGIONAL_HOSTNAME: "regional hostname removed: TLS termination and processing of the host"
+    " may happen in any Cloudflare data center, outside the jurisdiction's region",
+}
+
+# Warnings the program logs when a stack crosses a border on purpose (pulumi.log.warn: the
+# offline plan records them, `pulumi up` prints them). Each pattern names its source.
+BORDER_WARNINGS: dict[str, re.Pattern[str]] = {
+    # infra/components/sippy.py: Sippy copies from a bucket outside the jurisdiction
+    # (sippy.acknowledgeCrossBorder).
+    "Sippy migration across a border": re.compile(r"data crosses a border", re.IGNORECASE),
+    # infra/components/edge.py: regionalHostnames false where the jurisdiction has a region.
+    "delivery processing not pinned to the region": re.compile(
+        r"processing is not pinned to", re.IGNORECASE
+    ),
+}
+
+
+def border_warning(message: str) -> str | None:
+    """What border a program warning says is crossed, or None."""
+    return next((what for what, rx in BORDER_WARNINGS.items() if rx.search(message)), None)
 
 
 def _package(type_token: str) -> str:
