@@ -1,4 +1,5 @@
-"""Command-line tools that need no cloud credentials: ``python -m infra.cli plan|diff|cost ...``.
+"""Command-line tools that need no cloud credentials:
+``python -m infra.cli plan|diff|judge-preview|review|stacks|cost ...``.
 
 Kept apart from ``infra/__main__.py``, which Pulumi runs as the program itself.
 Exit status: 0 success, 2 bad input (unreadable files, invalid stack configuration);
@@ -52,6 +53,12 @@ def _diff(args: argparse.Namespace) -> int:
     return diff_main(args.base, args.head, output=args.output)
 
 
+def _judge_preview(args: argparse.Namespace) -> int:
+    from infra.review.preview_judge import main as judge_main
+
+    return judge_main(args.preview, output=args.output, approved=args.approved)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m infra.cli", description="Offline tools for the r2-video stacks."
@@ -85,6 +92,21 @@ def _parser() -> argparse.ArgumentParser:
     diff.add_argument("head", help="plan JSON of the change")
     diff.add_argument("--output", help="write the Markdown to this file instead of stdout")
     diff.set_defaults(handler=_diff)
+
+    judge = commands.add_parser(
+        "judge-preview",
+        help="judge `pulumi preview --json` output with the diff's risk table (deploy gate)",
+        description="Exit status: 0 `pulumi up` may run, 1 a data-loss or border flag and no"
+        " approval, 2 bad input.",
+    )
+    judge.add_argument("preview", help="the output of `pulumi preview --json`")
+    judge.add_argument("--output", help="write the Markdown to this file instead of stdout")
+    judge.add_argument(
+        "--approved",
+        action="store_true",
+        help="the run was approved in the risk-approval environment: report, do not refuse",
+    )
+    judge.set_defaults(handler=_judge_preview)
     return parser
 
 
