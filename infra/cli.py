@@ -53,6 +53,31 @@ def _diff(args: argparse.Namespace) -> int:
     return diff_main(args.base, args.head, output=args.output)
 
 
+def _stacks(args: argparse.Namespace) -> int:
+    from infra.stack_config import StackConfigError, stack_names
+
+    try:
+        names = stack_names(Path(args.project_dir))
+    except StackConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(names) if args.format == "json" else "\n".join(names))
+    return 0
+
+
+def _review(args: argparse.Namespace) -> int:
+    from infra.review.judge import main as review_main
+
+    return review_main(
+        Path(args.artifact),
+        base_dir=Path(args.base_dir),
+        changed_files=Path(args.changed_files) if args.changed_files else None,
+        head_committed=Path(args.head_committed) if args.head_committed else None,
+        output=Path(args.output) if args.output else None,
+        verdict=Path(args.verdict) if args.verdict else None,
+    )
+
+
 def _judge_preview(args: argparse.Namespace) -> int:
     from infra.review.preview_judge import main as judge_main
 
@@ -92,6 +117,32 @@ def _parser() -> argparse.ArgumentParser:
     diff.add_argument("head", help="plan JSON of the change")
     diff.add_argument("--output", help="write the Markdown to this file instead of stdout")
     diff.set_defaults(handler=_diff)
+
+    project_dir = str(Path(__file__).resolve().parent.parent)
+    stacks = commands.add_parser(
+        "stacks", help="the project's stacks, one per Pulumi.<stack>.yaml (for CI matrices)"
+    )
+    stacks.add_argument("--format", choices=("json", "lines"), default="json")
+    stacks.add_argument("--project-dir", default=project_dir, help="folder of Pulumi.yaml")
+    stacks.set_defaults(handler=_stacks)
+
+    review = commands.add_parser(
+        "review",
+        help="judge a pull request's plan artifact with this checkout's tools (trusted side)",
+        description="Exit status: 0 pass, 1 needs an approval, 2 fails (bad artifact, failed"
+        " plan, mandatory policy rule, stale snapshot).",
+    )
+    review.add_argument("artifact", help="folder the untrusted plan job uploaded")
+    review.add_argument(
+        "--base-dir", default=project_dir, help="the trusted checkout (stacks, plans, rules)"
+    )
+    review.add_argument("--changed-files", help="file listing the PR's changed paths, one a line")
+    review.add_argument(
+        "--head-committed", help="folder with the PR's committed plans/<stack>.json (from the API)"
+    )
+    review.add_argument("--output", help="write the Markdown comment here")
+    review.add_argument("--verdict", help="write the verdict as JSON here")
+    review.set_defaults(handler=_review)
 
     judge = commands.add_parser(
         "judge-preview",

@@ -32,9 +32,7 @@ def test_regional_hostnames_off_on_an_eu_stack_is_a_border_crossing(
     # Turning regional hostnames off (an Enterprise stack may) removes the RegionalHostname:
     # Cloudflare then terminates TLS for the host in any data center (Cloudflare docs,
     # data-localization/regional-services).
-    edited = project_copy(
-        "eu-prod", lambda t: t + '  r2-video:regionalHostnames: "false"\n'
-    )
+    edited = project_copy("eu-prod", lambda t: t + '  r2-video:regionalHostnames: "false"\n')
     base = _plan(tmp_path, "base", None)
     head = _plan(tmp_path, "head", edited)
     status, out = _diff(base, head, capsys)
@@ -52,8 +50,9 @@ def test_a_sippy_source_across_the_border_is_a_border_crossing(
     # eu-prod migrates from a bucket in eu-central-1; a US source bucket is outside the EU.
     edited = project_copy(
         "eu-prod",
-        lambda t: t.replace("    sourceRegion: eu-central-1\n", "    sourceRegion: us-east-1\n")
-        + "",
+        lambda t: (
+            t.replace("    sourceRegion: eu-central-1\n", "    sourceRegion: us-east-1\n") + ""
+        ),
     )
     text = (edited / "Pulumi.eu-prod.yaml").read_text(encoding="utf-8")
     (edited / "Pulumi.eu-prod.yaml").write_text(
