@@ -16,6 +16,7 @@ Exit status: 0 clean (replace flags alone included), 1 when a data-loss or borde
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import re
 import sys
@@ -54,6 +55,11 @@ FLAG_MEANING = {
 }
 MARKER = "<!-- r2-video:infra-diff -->"
 _MISSING = object()
+_PROTECTED_GUARD = "; it is protected, so `pulumi up` stops until it is unprotected"
+# IAM is global: a provider's region does not place or move these (pulumi-aws v7 enhanced
+# region support leaves global services out: terraform-provider-aws docs, "Enhanced Region
+# Support"), so a region change is no border crossing for them.
+_GLOBAL_AWS_PREFIXES = ("aws:iam/",)
 _MAX_VALUE = 80
 _PEM_OR_KEY = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----|\b(AKIA|ASIA)[A-Z0-9]{16}\b")
 
@@ -98,6 +104,8 @@ class Diff:
     aliased: list[tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=list)
     """(old, new) pairs the change renames with ``aliases``: Pulumi keeps the resource."""
     new_warnings: list[str] = field(default_factory=list)
+    moved_with: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """Provider URN -> the resources its region change moves (one BORDER row, the provider's)."""
     flags: list[Flag] = field(default_factory=list)
     output_changes: list[Change] = field(default_factory=list)
 
@@ -158,14 +166,27 @@ def load_plan(path: str | Path) -> Plan:
 # --- comparing -----------------------------------------------------------------------------------
 
 
+def _statement_key(statement: Any) -> str:
+    """An IAM statement's identity: its ``Sid``, else a digest of its content, so reordering
+    statements is no change and an edit shows under the statement it edits."""
+    if isinstance(statement, Mapping) and isinstance(statement.get("Sid"), str):
+        return f"Sid={statement['Sid']}"
+    digest = hashlib.sha256(json.dumps(statement, sort_keys=True).encode()).hexdigest()
+    return f"#{digest[:8]}"
+
+
 def _leaves(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
-    """Flatten a value to (path, leaf); JSON-encoded documents (policies) are opened."""
+    """Flatten a value to (path, leaf); JSON-encoded documents (policies) are opened, and
+    policy statements are matched by Sid or content, not position."""
     if isinstance(value, str) and value[:1] in ("{", "["):
         with contextlib.suppress(json.JSONDecodeError):
             value = json.loads(value)
     if isinstance(value, Mapping) and value:
         for key in sorted(value):
             yield from _leaves(value[key], f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list) and value and path.endswith("Statement"):
+        for item in value:
+            yield from _leaves(item, f"{path}[{_statement_key(item)}]")
     elif isinstance(value, list) and value:
         for i, item in enumerate(value):
             yield from _leaves(item, f"{path}[{i}]")
@@ -206,6 +227,12 @@ def _option_changes(base: Mapping[str, Any], head: Mapping[str, Any]) -> list[Ch
         if base.get(key) != head.get(key):
             changes.append(Change(shown, base.get(key), head.get(key)))
     return changes
+
+
+def _regional_aws(resource: Mapping[str, Any]) -> bool:
+    return resource["type"].startswith("aws:") and not resource["type"].startswith(
+        _GLOBAL_AWS_PREFIXES
+    )
 
 
 def _aws_region_moves(base: Plan, head: Plan) -> dict[str, tuple[str, str]]:
@@ -252,20 +279,9 @@ def _flag_changed(
                 Flag(BORDER, urn, label, f"{meaning}: {_show(before)} → {_show(after)}{note}")
             )
     move = moves.get(head.get("provider") or "")
-    if move and head["type"].startswith("aws:") and "region" not in (head.get("inputs") or {}):
-        diff.flags.append(
-            Flag(
-                BORDER,
-                urn,
-                label,
-                f"its AWS provider moves from {move[0]} to {move[1]}"
-                + (
-                    f"; partition {partition_of(move[0])} → {partition_of(move[1])}"
-                    if partition_of(move[0]) != partition_of(move[1])
-                    else ""
-                ),
-            )
-        )
+    if move and _regional_aws(head) and "region" not in (head.get("inputs") or {}):
+        # One BORDER row per cause: the provider's own row lists what moves with it.
+        diff.moved_with.setdefault(head["provider"], []).append(head)
         causes.append(
             f"its AWS provider moves region ({move[0]} → {move[1]}); pulumi-aws v7 does not"
             " move resources between regions (pulumi/pulumi-aws#5656)"
@@ -275,7 +291,8 @@ def _flag_changed(
     if causes:
         diff.flags.append(Flag(REPLACE, urn, label, "replaced: " + "; ".join(causes)))
         if data:
-            diff.flags.append(Flag(DATA_LOSS, urn, label, f"re-created, and {what}"))
+            guard = _PROTECTED_GUARD if base.get("protect") else ""
+            diff.flags.append(Flag(DATA_LOSS, urn, label, f"re-created, and {what}{guard}"))
     if base.get("protect") and not head.get("protect"):
         diff.flags.append(
             Flag(DATA_LOSS, urn, label, "`protect` removed: a later change can delete it")
@@ -354,7 +371,7 @@ def compare(base: Plan, head: Plan) -> Diff:
         changes += _option_changes(old, new)
         if changes:
             diff.changed.append((old, new, changes))
-        if changes or (new.get("provider") in moves and new["type"].startswith("aws:")):
+        if changes or (new.get("provider") in moves and _regional_aws(new)):
             _flag_changed(diff, old, new, changes, moves)
     kept = {id(new) for _old, new in diff.aliased}
     diff.added = [
@@ -371,13 +388,17 @@ def compare(base: Plan, head: Plan) -> Diff:
                 if new
                 else ""
             )
-            guard = ""
-            if old.get("protect"):
-                guard = "; it is protected, so `pulumi up` stops until it is unprotected"
+            guard = _PROTECTED_GUARD if old.get("protect") else ""
             if old.get("retain_on_delete"):
                 guard += "; retainOnDelete leaves it in the cloud, unmanaged"
             message = f"removed{hint}: {what}{guard}"
             diff.flags.append(Flag(DATA_LOSS, old["urn"], _label(old), message))
+    for provider, moved in diff.moved_with.items():
+        names = ", ".join(f"`{r['name']}`" for r in moved)
+        for i, flag in enumerate(diff.flags):
+            if flag.kind == BORDER and flag.urn == provider:
+                message = f"{flag.message}; {len(moved)} resource(s) move with it: {names}"
+                diff.flags[i] = Flag(BORDER, flag.urn, flag.label, message)
     for old in diff.removed:
         if old["type"] in BORDER_REMOVALS:
             diff.flags.append(Flag(BORDER, old["urn"], _label(old), BORDER_REMOVALS[old["type"]]))

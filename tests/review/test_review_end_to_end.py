@@ -82,8 +82,8 @@ def _env() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def reviews(tmp_path_factory) -> dict[str, tuple[int, str, dict, Path]]:
-    """Every head reviewed once: {name: (judge exit, comment, verdict, base checkout)}."""
+def reviews(tmp_path_factory) -> dict[str, tuple[int, str, dict, Path, Path]]:
+    """Every head reviewed once: {name: (judge exit, comment, verdict, base, head)}."""
     names = sorted(p.name for p in HEADS.iterdir() if p.is_dir())
     pristine = _checkout(tmp_path_factory.mktemp("pristine"))
     runs = {}
@@ -99,7 +99,7 @@ def reviews(tmp_path_factory) -> dict[str, tuple[int, str, dict, Path]]:
             [str(head / ".ci" / "review-plan"), str(out)], cwd=head, env=_env()
         )
         runs[name] = (head, out, process)
-    results = {}
+    judges = {}
     for name, (head, out, process) in runs.items():
         assert process.wait(timeout=300) == 0, f"{name}: .ci/review-plan failed"
         # The trusted half, on a fresh copy of the base, as infra-review-judge.yml runs it.
@@ -108,30 +108,35 @@ def reviews(tmp_path_factory) -> dict[str, tuple[int, str, dict, Path]]:
         changed = base.parent / f"changed-{name}.txt"
         changed.write_text("\n".join(_changed(pristine, head)) + "\n", encoding="utf-8")
         comment, verdict = base.parent / f"comment-{name}.md", base.parent / f"verdict-{name}.json"
-        judged = subprocess.run(
+        judge = subprocess.Popen(
             [sys.executable, "-m", "infra.cli", "review", str(out), "--base-dir", ".",
              "--changed-files", str(changed), "--output", str(comment), "--verdict", str(verdict)],
-            cwd=base, env=_env(), capture_output=True, text=True, timeout=300, check=False,
+            cwd=base, env=_env(),
         )  # fmt: skip
-        assert judged.returncode in (0, 1, 2), judged.stderr
+        judges[name] = (judge, comment, verdict, base, head)
+    results = {}
+    for name, (judge, comment, verdict, base, head) in judges.items():
+        status = judge.wait(timeout=300)
+        assert status in (0, 1, 2), f"{name}: the judge crashed ({status})"
         results[name] = (
-            judged.returncode,
+            status,
             comment.read_text(encoding="utf-8"),
             json.loads(verdict.read_text(encoding="utf-8")),
             base,
+            head,
         )
     return results
 
 
 def test_a_clean_change_passes(reviews):
-    status, comment, verdict, _ = reviews["clean"]
+    status, comment, verdict, _, _ = reviews["clean"]
     assert status == PASS, comment
     assert verdict == {"state": "pass", "reasons": []}
     assert "Policy rules for `eu-prod` (base branch rules)" in comment
 
 
 def test_an_honest_risky_change_needs_approval(reviews):
-    status, comment, verdict, _ = reviews["honest-risky"]
+    status, comment, verdict, _, _ = reviews["honest-risky"]
     assert status == APPROVAL, comment
     assert "| **BORDER** | `edge-regional-" in comment
     assert any("BORDER" in reason for reason in verdict["reasons"])
@@ -140,27 +145,31 @@ def test_an_honest_risky_change_needs_approval(reviews):
 @pytest.mark.parametrize(
     ("name", "paths"),
     [
-        ("hostile-tools", ["infra/review/diff.py", "infra/review/plan.py"]),
-        ("hostile-policy", ["infra/review/policy/rules.py"]),
-        ("hostile-workflow", [".ci/review-plan", ".github/workflows/infra-review.yml"]),
-        ("hostile-requirements", ["requirements.txt"]),
+        (
+            "hostile-tools",
+            ["infra/review/diff.py", "infra/review/plan.py", "infra/review/policy/rules.py"],
+        ),
+        (
+            "hostile-workflow",
+            [".ci/review-plan", ".github/workflows/infra-review.yml", "requirements.txt"],
+        ),
     ],
 )
 def test_a_head_that_rewrites_the_review_still_needs_approval(reviews, name, paths):
-    status, comment, verdict, base = reviews[name]
+    status, comment, verdict, base, head = reviews[name]
     assert status == APPROVAL, comment
     (reason,) = [r for r in verdict["reasons"] if r.startswith("the PR changes what the review")]
     for path in paths:
         assert f"`{path}`" in reason
     # The judge ran the base's own tools: nothing of the head reached the base checkout.
     for path in paths:
-        assert (base / path).read_bytes() == (ROOT / path).read_bytes()
+        assert (base / path).read_bytes() != (head / path).read_bytes(), path
 
 
 def test_a_lying_plan_shows_no_flag_but_cannot_pass(reviews):
     # hostile-tools' plan.py reports the committed snapshot: the diff has nothing to flag, so
     # the approval comes from the protected paths alone. The deploy's own preview judge
     # (judge-preview) is the last line: it reads the real state, not the PR's word.
-    status, comment, _, _ = reviews["hostile-tools"]
+    status, comment, _, _, _ = reviews["hostile-tools"]
     assert status == APPROVAL
     assert "| **BORDER**" not in comment
