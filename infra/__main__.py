@@ -21,6 +21,7 @@ from infra.components.mezzanine import MezzanineBucket
 from infra.components.package import coordinator_package
 from infra.components.r2_credentials import R2Credentials, R2CredentialsArgs
 from infra.components.sippy import SippyMigration
+from infra.review.redact import redact_key
 from infra.settings import PROJECT, load_settings
 
 settings = load_settings()
@@ -121,6 +122,19 @@ if edge.playback_hmac_key is not None:
     # For the coordinator's playback URLs (secret bundle key `playback_hmac_key`).
     pulumi.export("playback_hmac_key", edge.playback_hmac_key)
     pulumi.export("playback_token_ttl", edge.playback_token_ttl)
+if edge.signed_delivery_rules is not None and edge.playback_hmac_key is not None:
+    # The signed-delivery WAF rule holds the key as a literal, so the whole expression is a
+    # secret and an edit of it would be invisible in the offline plan and in `pulumi preview
+    # --json` alike. This is the deployed expression itself with the key redacted: a non-secret
+    # stack output both can show, and whose change the review flags (infra/review/risk.py).
+    pulumi.export(
+        "signed_delivery_rule",
+        pulumi.Output.unsecret(
+            pulumi.Output.all(edge.signed_delivery_rules.rules, edge.playback_hmac_key).apply(
+                lambda values: redact_key(values[0][0]["expression"], values[1])
+            )
+        ),
+    )
 pulumi.export("aws_region", settings.aws_region)
 pulumi.export("mezzanine_bucket", mezzanine.bucket_name)
 pulumi.export("mezzanine_bucket_arn", mezzanine.arn)

@@ -7,10 +7,12 @@ property, and raises a flag for each dangerous change, explained in one line:
 * **DATA LOSS**: a data-bearing resource is removed or replaced, or loses ``protect`` /
   ``retainOnDelete``, or an S3 bucket gets ``forceDestroy``;
 * **BORDER**: a jurisdiction, AWS region or partition, or regional-hostname region changes;
+* **BORDER**: also a removed regional hostname and a new program warning of a border crossing;
+* **ACCESS**: the reviewed rendering of the signed-delivery rule changes;
 * **REPLACE**: a property the provider cannot update in place changes (``infra/review/risk.py``).
 
-Exit status: 0 clean (replace flags alone included), 1 when a data-loss or border flag is raised
-(CI then asks for an explicit approval), 2 on bad input.
+Exit status: 0 clean (replace flags alone included), 1 when a data-loss, border or access flag
+is raised (CI then asks for an explicit approval), 2 on bad input.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from infra.review.risk import (
     AWS_PROVIDER,
     BORDER_REMOVALS,
     DATA_BEARING,
+    REVIEWED_OUTPUTS,
     S3_BUCKET,
     border_properties,
     border_warning,
@@ -39,18 +42,30 @@ from infra.review.risk import (
     replace_rules,
 )
 
-__all__ = ["BORDER", "DATA_LOSS", "REPLACE", "Flag", "PlanError", "compare", "load_plan", "main"]
+__all__ = [
+    "ACCESS",
+    "BORDER",
+    "DATA_LOSS",
+    "REPLACE",
+    "Flag",
+    "PlanError",
+    "compare",
+    "load_plan",
+    "main",
+]
 
 DATA_LOSS = "data loss"
 BORDER = "border"
+ACCESS = "access"
 REPLACE = "replace"
-FLAG_ORDER = (DATA_LOSS, BORDER, REPLACE)
-BLOCKING = (DATA_LOSS, BORDER)
+FLAG_ORDER = (DATA_LOSS, BORDER, ACCESS, REPLACE)
+BLOCKING = (DATA_LOSS, BORDER, ACCESS)
 FLAG_MEANING = {
     DATA_LOSS: "data can be destroyed: a data-bearing resource is deleted or re-created, or"
     " loses the protection that stops that",
     BORDER: "data moves or would be served from elsewhere: jurisdiction, AWS region/partition"
     " or regional-hostname region changes",
+    ACCESS: "who may read the content changes: the signed-delivery rule (key redacted) differs",
     REPLACE: "the provider cannot update this in place: Pulumi deletes and re-creates the resource",
 }
 MARKER = "<!-- r2-video:infra-diff -->"
@@ -410,6 +425,11 @@ def compare(base: Plan, head: Plan) -> Diff:
                 Flag(BORDER, "", "(program warning)", f"{crossing}: {_show(warning, limit=400)}")
             )
     diff.output_changes = _changes(base.outputs, head.outputs)
+    for name, meaning in REVIEWED_OUTPUTS.items():
+        before, after = base.outputs.get(name, _MISSING), head.outputs.get(name, _MISSING)
+        if before != after:
+            label = f"`{name}` (stack output)"
+            diff.flags.append(Flag(ACCESS, "", label, f"{meaning}: see *Stack outputs*"))
     order = {kind: i for i, kind in enumerate(FLAG_ORDER)}
     diff.flags.sort(key=lambda f: (order[f.kind], f.urn))
     return diff
@@ -513,10 +533,14 @@ def render_markdown(diff: Diff) -> str:
     if diff.output_changes:
         lines += ["<details><summary>Stack outputs</summary>", ""]
         lines += ["| output | before | after |", "| --- | --- | --- |"]
-        lines += [
-            f"| `{c.path}` | {_show(c.before, c.path)} | {_show(c.after, c.path)} |"
-            for c in diff.output_changes
-        ]
+        for c in diff.output_changes:
+            # A reviewed rendering is shown whole: the point is to read it.
+            limit = 2000 if _top(c.path) in REVIEWED_OUTPUTS else _MAX_VALUE
+            before, after = (
+                _show(c.before, c.path, limit=limit),
+                _show(c.after, c.path, limit=limit),
+            )
+            lines.append(f"| `{c.path}` | {before} | {after} |")
         lines += ["", "</details>", ""]
     lines.append(
         f"<sub>Offline plan (no credentials, no state): secrets show as `{SECRET}`, so a change"

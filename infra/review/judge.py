@@ -15,8 +15,8 @@ artifact. This judge runs from the default branch's checkout (``infra-review-jud
    tools, rules, workflows, requirements, stack files, snapshots): the plan is the PR's word,
    and a PR that changes how the plan is made can make it say anything.
 
-Exit status: 0 pass, 1 needs an approval (a DATA LOSS or BORDER flag, a new stack, a protected
-path), 2 fails (bad artifact, failed plan, mandatory policy rule, stale snapshot).
+Exit status: 0 pass, 1 needs an approval (a DATA LOSS, BORDER or ACCESS flag, a new stack, a
+protected path), 2 fails (bad artifact, failed plan, mandatory policy rule, stale snapshot).
 """
 
 from __future__ import annotations

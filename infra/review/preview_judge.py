@@ -6,8 +6,8 @@ against the real state first and hands the result to this judge, which applies t
 table as the offline diff: it turns the preview's steps into the two plans ``diff.compare``
 reads (old states as the base, new states as the head) and adds what only the engine knows
 (a ``replace`` op, replace reasons, a change of a secret value). ``pulumi up`` runs only when
-this exits 0; a DATA LOSS or BORDER flag exits 1 unless the run was approved (``--approved``,
-which the workflow passes only behind the risk-approval environment).
+this exits 0; a DATA LOSS, BORDER or ACCESS flag exits 1 unless the run was approved
+(``--approved``, which the workflow passes only behind the risk-approval environment).
 
 The preview document (pulumi/pulumi ``pkg/display/json.go``, ``PreviewDigest``; written by
 ``pkg/backend/display/json.go``) is one object: ``steps`` (each ``op``, ``urn``, ``provider``,
@@ -308,8 +308,8 @@ def render(diff: Diff, *, approved: bool) -> str:
         verdict = (
             "**Approved run**: a reviewer of the risk-approval environment approved this deploy."
             if approved
-            else "**Refused**: `pulumi up` does not run on a DATA LOSS or BORDER flag unless"
-            " the run is approved (README, *Deploying*)."
+            else "**Refused**: `pulumi up` does not run on a DATA LOSS, BORDER or ACCESS flag"
+            " unless the run is approved (README, *Deploying*)."
         )
         text += "\n" + verdict + "\n"
     return text

@@ -9,7 +9,10 @@ Three kinds of risk, each a flag in ``python -m infra.cli diff``:
   is removed or replaced, or loses ``protect`` / ``retainOnDelete``, or an S3 bucket gets
   ``forceDestroy``.
 * **border**: where data lives changes: a jurisdiction, an AWS region or partition, a regional
-  hostname's region (``BORDER_PROPERTIES``).
+  hostname's region (``BORDER_PROPERTIES``) or its removal (``BORDER_REMOVALS``), a program
+  warning that data crosses a border (``BORDER_WARNINGS``).
+* **access**: who may read the content changes: a reviewed rendering of a secret rule
+  (``REVIEWED_OUTPUTS``) changes.
 
 Add a type here when the program starts creating it; ``tests/review/test_risk_table.py`` runs one
 test per entry and checks every property name against the installed provider SDK.
@@ -27,6 +30,7 @@ __all__ = [
     "BORDER_WARNINGS",
     "DATA_BEARING",
     "REPLACE_ON_CHANGE",
+    "REVIEWED_OUTPUTS",
     "ReplaceRule",
     "border_properties",
     "border_warning",
@@ -186,6 +190,14 @@ BORDER_WARNINGS: dict[str, re.Pattern[str]] = {
     "delivery processing not pinned to the region": re.compile(
         r"processing is not pinned to", re.IGNORECASE
     ),
+}
+
+
+# Stack outputs that render something secret in a reviewable form; a change of one is an ACCESS
+# flag (who may read the content changes). infra/__main__.py exports them.
+REVIEWED_OUTPUTS: dict[str, str] = {
+    "signed_delivery_rule": "the signed-delivery WAF rule (which requests may fetch content;"
+    " key redacted)",
 }
 
 
