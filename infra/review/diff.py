@@ -34,12 +34,14 @@ from infra.review.risk import (
     AWS_PROVIDER,
     BORDER_REMOVALS,
     DATA_BEARING,
+    R2_SIPPY,
     REVIEWED_OUTPUTS,
     S3_BUCKET,
     border_properties,
     border_warning,
     is_data_bearing,
     replace_rules,
+    sippy_crossing,
 )
 
 __all__ = [
@@ -408,6 +410,17 @@ def compare(base: Plan, head: Plan) -> Diff:
                 guard += "; retainOnDelete leaves it in the cloud, unmanaged"
             message = f"removed{hint}: {what}{guard}"
             diff.flags.append(Flag(DATA_LOSS, old["urn"], _label(old), message))
+
+    # Structural, whatever the program's warning says: Sippy from outside the jurisdiction.
+    def sippy_border(resource: Mapping[str, Any] | None) -> str | None:
+        if resource is None or resource["type"] != R2_SIPPY:
+            return None
+        return sippy_crossing(resource.get("inputs") or {})
+
+    for resource in head.resources.values():
+        found = sippy_border(resource)
+        if found and found != sippy_border(base.resources.get(resource["urn"])):
+            diff.flags.append(Flag(BORDER, resource["urn"], _label(resource), found))
     for provider, moved in diff.moved_with.items():
         names = ", ".join(f"`{r['name']}`" for r in moved)
         for i, flag in enumerate(diff.flags):

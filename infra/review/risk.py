@@ -21,7 +21,12 @@ test per entry and checks every property name against the installed provider SDK
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
+
+from coordinator.endpoints import Jurisdiction
+from infra.residency import allowed_region, region_rule
 
 __all__ = [
     "AWS_PROVIDER",
@@ -29,6 +34,7 @@ __all__ = [
     "BORDER_REMOVALS",
     "BORDER_WARNINGS",
     "DATA_BEARING",
+    "R2_SIPPY",
     "REPLACE_ON_CHANGE",
     "REVIEWED_OUTPUTS",
     "ReplaceRule",
@@ -36,6 +42,7 @@ __all__ = [
     "border_warning",
     "is_data_bearing",
     "replace_rules",
+    "sippy_crossing",
 ]
 
 R2_BUCKET = "cloudflare:index/r2Bucket:R2Bucket"
@@ -199,6 +206,27 @@ REVIEWED_OUTPUTS: dict[str, str] = {
     "signed_delivery_rule": "the signed-delivery WAF rule (which requests may fetch content;"
     " key redacted)",
 }
+
+
+R2_SIPPY = "cloudflare:index/r2BucketSippy:R2BucketSippy"
+
+
+def sippy_crossing(inputs: Mapping[str, Any]) -> str | None:
+    """Why an R2BucketSippy copies data across a border (its AWS source region is not allowed
+    for the bucket's jurisdiction, the same rule as the stack's own region), or None. Read from
+    the resource itself, so it holds whatever the program's warning says."""
+    source = inputs.get("source")
+    region = source.get("region") if isinstance(source, Mapping) else None
+    try:
+        jurisdiction = Jurisdiction(inputs.get("jurisdiction") or Jurisdiction.DEFAULT.value)
+    except ValueError:
+        return f"Sippy into an unknown jurisdiction {inputs.get('jurisdiction')!r}"
+    if not isinstance(region, str) or allowed_region(jurisdiction, region):
+        return None
+    return (
+        f"Sippy copies from {region} into a {jurisdiction.value!r} bucket: outside the"
+        f" jurisdiction ({region_rule(jurisdiction)})"
+    )
 
 
 def border_warning(message: str) -> str | None:

@@ -69,6 +69,15 @@ def test_a_sippy_source_across_the_border_is_a_border_crossing(
     rows = [line for line in out.splitlines() if line.startswith("| **BORDER** |")]
     assert any("(program warning)" in row and "crosses a border" in row for row in rows), out
     assert "us-east-1" in out
+    # The resource itself says so too, whatever the program's warning says: a head whose
+    # warning was reworded (here: dropped) still crosses the border.
+    assert any("(R2BucketSippy)" in row and "Sippy copies from us-east-1" in row for row in rows)
+    silent = json.loads(head.read_text(encoding="utf-8"))
+    silent["warnings"] = []
+    head.write_text(json.dumps(silent), encoding="utf-8")
+    status, out = _diff(base, head, capsys)
+    assert status == 1, out
+    assert "| **BORDER** | `migration-sippy` (R2BucketSippy) | Sippy copies from us-east-1" in out
 
 
 def test_the_plan_records_aliases(eu_prod_plan):
