@@ -184,8 +184,13 @@ def codeowners_patterns(base_dir: Path) -> list[str]:
     """The path patterns of the trusted checkout's ``.github/CODEOWNERS``: the one list of
     what the review itself depends on."""
     path = base_dir / ".github" / "CODEOWNERS"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        # Without the list nothing can be called unprotected: refuse rather than pass.
+        raise ArtifactError(f"{path}: cannot read the protected paths ({error})") from None
     patterns = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in text.splitlines():
         line = line.split("#", 1)[0].strip()
         if line:
             patterns.append(line.split()[0])
@@ -304,8 +309,10 @@ def judge(
     verdict = Verdict()
     files = _read_artifact(artifact)
     head_sha = files["head-sha"].decode("ascii").strip()
-    project = load_stack_config(stack_names(base_dir)[0], base_dir).project
     stacks = stack_names(base_dir)
+    if not stacks:
+        raise ArtifactError(f"{base_dir}: the trusted checkout has no Pulumi.<stack>.yaml")
+    project = load_stack_config(stacks[0], base_dir).project
     lines = [
         "## Infrastructure review",
         "",
@@ -377,7 +384,7 @@ def main(
             )
         except (ArtifactError, StackConfigError) as error:
             result = Verdict()
-            result.need(FAIL, f"the artifact is refused: {error}")
+            result.need(FAIL, f"the review cannot run: {error}")
             text = f"## Infrastructure review\n\n**Verdict: fails**: {result.reasons[0]}\n"
     if output is not None:
         output.write_text(text, encoding="utf-8")
