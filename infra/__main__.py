@@ -139,6 +139,12 @@ if edge.playback_hmac_key is not None:
     # For the coordinator's playback URLs (secret bundle key `playback_hmac_key`).
     pulumi.export("playback_hmac_key", edge.playback_hmac_key)
     pulumi.export("playback_token_ttl", edge.playback_token_ttl)
+if edge.signed_delivery_review is not None:
+    # The signed-delivery WAF rules hold their keys as literals, so their expressions are
+    # secrets and an edit would be invisible in the offline plan and in `pulumi preview --json`
+    # alike. This is the same rules rendered with "[key redacted]" for each key: a non-secret
+    # stack output both can show, and whose change the review flags (infra/review/risk.py).
+    pulumi.export("signed_delivery_rule", edge.signed_delivery_review)
 pulumi.export("aws_region", settings.aws_region)
 pulumi.export("mezzanine_bucket", mezzanine.bucket_name)
 pulumi.export("mezzanine_bucket_arn", mezzanine.arn)

@@ -1,7 +1,9 @@
-"""Command-line tools: ``python -m infra.cli plan|diff|cost|preflight|empty-bucket ...``.
+"""Command-line tools:
+``python -m infra.cli plan|diff|review|judge-preview|stacks|cost|preflight|empty-bucket ...``.
 
-``plan``, ``diff`` and ``cost`` need no cloud credentials; ``preflight`` reads (never writes) the
-real accounts with the credentials `pulumi up` uses.
+``plan``, ``diff``, ``review``, ``judge-preview``, ``stacks`` and ``cost`` need no cloud
+credentials; ``preflight`` reads (never writes) the real accounts with the credentials `pulumi up`
+uses; ``empty-bucket`` deletes a dev stack's objects.
 
 Kept apart from ``infra/__main__.py``, which Pulumi runs as the program itself.
 Exit status: 0 success, 2 bad input (unreadable files, invalid stack configuration);
@@ -153,6 +155,37 @@ def _empty_bucket(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stacks(args: argparse.Namespace) -> int:
+    from infra.stack_config import StackConfigError, stack_names
+
+    try:
+        names = stack_names(Path(args.project_dir))
+    except StackConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(names) if args.format == "json" else "\n".join(names))
+    return 0
+
+
+def _review(args: argparse.Namespace) -> int:
+    from infra.review.judge import main as review_main
+
+    return review_main(
+        Path(args.artifact),
+        base_dir=Path(args.base_dir),
+        changed_files=Path(args.changed_files) if args.changed_files else None,
+        head_committed=Path(args.head_committed) if args.head_committed else None,
+        output=Path(args.output) if args.output else None,
+        verdict=Path(args.verdict) if args.verdict else None,
+    )
+
+
+def _judge_preview(args: argparse.Namespace) -> int:
+    from infra.review.preview_judge import main as judge_main
+
+    return judge_main(args.preview, output=args.output, approved=args.approved)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m infra.cli", description="Offline tools for the r2-video stacks."
@@ -220,6 +253,46 @@ def _parser() -> argparse.ArgumentParser:
     empty.add_argument("--endpoint-url", help="S3 endpoint (default: the stack's R2 endpoint)")
     empty.add_argument("--yes", action="store_true", help="delete (without it: only count)")
     empty.set_defaults(handler=_empty_bucket)
+    project_dir = str(Path(__file__).resolve().parent.parent)
+    stacks = commands.add_parser(
+        "stacks", help="the project's stacks, one per Pulumi.<stack>.yaml (for CI matrices)"
+    )
+    stacks.add_argument("--format", choices=("json", "lines"), default="json")
+    stacks.add_argument("--project-dir", default=project_dir, help="folder of Pulumi.yaml")
+    stacks.set_defaults(handler=_stacks)
+
+    review = commands.add_parser(
+        "review",
+        help="judge a pull request's plan artifact with this checkout's tools (trusted side)",
+        description="Exit status: 0 pass, 1 needs an approval, 2 fails (bad artifact, failed"
+        " plan, mandatory policy rule, stale snapshot).",
+    )
+    review.add_argument("artifact", help="folder the untrusted plan job uploaded")
+    review.add_argument(
+        "--base-dir", default=project_dir, help="the trusted checkout (stacks, plans, rules)"
+    )
+    review.add_argument("--changed-files", help="file listing the PR's changed paths, one a line")
+    review.add_argument(
+        "--head-committed", help="folder with the PR's committed plans/<stack>.json (from the API)"
+    )
+    review.add_argument("--output", help="write the Markdown comment here")
+    review.add_argument("--verdict", help="write the verdict as JSON here")
+    review.set_defaults(handler=_review)
+
+    judge = commands.add_parser(
+        "judge-preview",
+        help="judge `pulumi preview --json` output with the diff's risk table (deploy gate)",
+        description="Exit status: 0 `pulumi up` may run, 1 a data-loss or border flag and no"
+        " approval, 2 bad input.",
+    )
+    judge.add_argument("preview", help="the output of `pulumi preview --json`")
+    judge.add_argument("--output", help="write the Markdown to this file instead of stdout")
+    judge.add_argument(
+        "--approved",
+        action="store_true",
+        help="the run was approved in the risk-approval environment: report, do not refuse",
+    )
+    judge.set_defaults(handler=_judge_preview)
     return parser
 
 

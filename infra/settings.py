@@ -7,8 +7,9 @@ jurisdiction, AWS region and account must be stated.
 
 from __future__ import annotations
 
+import difflib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -43,7 +44,8 @@ class SettingsError(pulumi.RunError):
         count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
         lines = [f"{count} in the configuration of stack {stack!r}:"]
         for p in problems:
-            lines.append(f"  - {PROJECT}:{p.key}: {p.message}")
+            qualified = p.key if ":" in p.key else f"{PROJECT}:{p.key}"
+            lines.append(f"  - {qualified}: {p.message}")
             lines.append(f"      fix: {p.fix(stack)}")
         super().__init__("\n".join(lines))
 
@@ -51,9 +53,14 @@ class SettingsError(pulumi.RunError):
 @dataclass(frozen=True, slots=True)
 class Problem:
     key: str
+    """The key under ``r2-video:``, or a whole ``namespace:key`` of another namespace."""
     message: str
+    hint: str | None = None
+    """The fix, when it is not ``pulumi config set`` of this key."""
 
     def fix(self, stack: str) -> str:
+        if self.hint is not None:
+            return self.hint.format(stack=stack)
         example = EXAMPLES.get(self.key, "<value>")
         if self.key in LIST_KEYS:
             return f"pulumi config set --stack {stack} --path '{PROJECT}:{self.key}[0]' {example}"
@@ -205,11 +212,14 @@ class _Reader:
     def __init__(self, config: pulumi.Config) -> None:
         self.config = config
         self.problems: list[Problem] = []
+        self.read: set[str] = set()
+        """Every key asked for: the known keys are the ones this reader reads."""
 
     def problem(self, key: str, message: str) -> None:
         self.problems.append(Problem(key, message))
 
     def text(self, key: str, *, required: bool = False) -> str | None:
+        self.read.add(key)
         value = self.config.get(key)
         if value is None or value == "":
             if required:
@@ -364,6 +374,63 @@ def _sippy(
     )
 
 
+# Keys of this project that other readers own (not `pulumi up`): the cost model's workload.
+READ_ELSEWHERE = frozenset({"workload"})  # infra/cost/workload.py CONFIG_KEY
+# The only key of a provider's namespace the program reads (infra/__main__.py passes it to the
+# explicit Cloudflare provider). Every other `aws:` / `cloudflare:` key configures the *default*
+# provider, which Pulumi.yaml disables: the explicit providers take their settings as arguments
+# only, so such a key would be silently ignored.
+# https://www.pulumi.com/docs/iac/concepts/resources/providers/ (explicit vs default providers)
+PROVIDER_KEYS_READ = frozenset({"cloudflare:apiToken"})
+_PROVIDER_KEY_INSTEAD = {
+    "aws:region": "awsRegion",
+    "aws:allowedAccountIds": "awsAccountId",
+    "cloudflare:accountId": "cloudflareAccountId",
+}
+
+
+def all_config_keys() -> set[str]:
+    """Every ``namespace:key`` the engine handed the program (set in process or via env)."""
+    from pulumi.runtime import config as runtime_config
+
+    return set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
+
+
+def unknown_key_problems(project: str, keys: Iterable[str], known: Iterable[str]) -> list[Problem]:
+    """A problem for each config key nobody reads, with the likely key it was meant to be."""
+    known = sorted(set(known) | READ_ELSEWHERE)
+    lowered = {k.lower(): k for k in known}
+    problems = []
+    for full in sorted(keys):
+        namespace, _, key = full.partition(":")
+        if namespace == project:
+            if key in known:
+                continue
+            close = difflib.get_close_matches(key.lower(), list(lowered), n=1, cutoff=0.6)
+            likely = f"; did you mean {project}:{lowered[close[0]]}?" if close else ""
+            problems.append(
+                Problem(
+                    key,
+                    f"is not a setting of this program, so it would be ignored{likely}",
+                    f"pulumi config rm --stack {{stack}} {full}"
+                    + (f" and set {project}:{lowered[close[0]]} instead" if close else ""),
+                )
+            )
+        elif namespace in ("aws", "cloudflare") and full not in PROVIDER_KEYS_READ:
+            instead = _PROVIDER_KEY_INSTEAD.get(full)
+            likely = f"; did you mean {project}:{instead}?" if instead else ""
+            problems.append(
+                Problem(
+                    full,
+                    "configures only the default provider, which this program disables: the"
+                    f" explicit {namespace} provider ignores it{likely}",
+                    f"pulumi config rm --stack {{stack}} {full}"
+                    + (f" and set {project}:{instead} instead" if instead else ""),
+                )
+            )
+    return problems
+
+
 def load_settings(config: pulumi.Config | None = None, stack: str | None = None) -> StackSettings:
     """Read and validate the stack's configuration; raise SettingsError listing every problem."""
     config = config or pulumi.Config(PROJECT)
@@ -486,6 +553,9 @@ def load_settings(config: pulumi.Config | None = None, stack: str | None = None)
     if kms_key and aws_region and f":kms:{aws_region}:" not in kms_key:
         r.problem("mezzanineKmsKeyArn", f"the key must be in the stack's region {aws_region!r}")
 
+    # Last, once every key has been read: the keys nobody read are mistakes (a typo, a
+    # provider key the explicit providers ignore).
+    r.problems += unknown_key_problems(config.name, all_config_keys(), r.read)
     # One problem per (key, message): a value read twice must not be reported twice.
     problems = list(dict.fromkeys(r.problems))
     if (
