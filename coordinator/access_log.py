@@ -48,25 +48,31 @@ class AccessLog:
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
-        status = 0
+        status, logged = 0, False
 
-        async def send_status(message: dict[str, Any]) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
+        def log(final_status: int, store: list[float]) -> None:
+            nonlocal logged
+            logged = True
+            line = _line(scope, final_status, time.perf_counter() - start, store)
+            _log.info("%s", json.dumps(line, separators=(",", ":")))
 
         with store_timing() as store:
+
+            async def send_logged(message: dict[str, Any]) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = int(message["status"])
+                elif message["type"] == "http.response.body" and not message.get("more_body"):
+                    # Logged before the last byte goes out: once a client has its answer, the
+                    # line is written (tests, and a log shipper, can rely on the order).
+                    log(status, store)
+                await send(message)
+
             try:
-                await self.app(scope, receive, send_status)
+                await self.app(scope, receive, send_logged)
             finally:
-                _log.info(
-                    "%s",
-                    json.dumps(
-                        _line(scope, status or 500, time.perf_counter() - start, store),
-                        separators=(",", ":"),
-                    ),
-                )
+                if not logged:  # no answer was sent: the app raised, or the client left
+                    log(status or 500, store)
 
 
 def _line(scope: Scope, status: int, seconds: float, store: list[float]) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from urllib.parse import parse_qsl
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -109,8 +110,8 @@ def create_app(
     clock: Clock | None = None,
     broker: Broker | None = None,
     store_budget_seconds: float = DEFAULT_STORE_BUDGET_SECONDS,
-) -> AccessLog:
-    """The ASGI app: Starlette, wrapped in the access log. ``clock`` (timezone-aware UTC) and
+) -> Starlette:
+    """The ASGI app (Starlette, with the access log). ``clock`` (timezone-aware UTC) and
     ``broker`` are injectable for tests; ``store_budget_seconds`` bounds the time one request
     spends in store calls, in all."""
     api = _Api(
@@ -135,13 +136,16 @@ def create_app(
     ]
     app = Starlette(
         routes=routes,
+        # One JSON line per request (coordinator/access_log.py), inside Starlette's error
+        # middleware so that a 500 is logged too.
+        middleware=[Middleware(AccessLog)],
         exception_handlers={
             CoordinatorError: _coordinator_error,
             HTTPException: _http_error,
             Exception: _internal_error,
         },
     )
-    return AccessLog(app)
+    return app
 
 
 # -- error rendering ------------------------------------------------------------------------
