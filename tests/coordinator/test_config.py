@@ -146,6 +146,35 @@ def test_repr_never_shows_a_secret(tmp_path: Path) -> None:
 def test_aws_endpoints_by_partition() -> None:
     assert aws_s3_endpoint("eu-west-1") == "https://s3.eu-west-1.amazonaws.com"
     assert aws_s3_endpoint("cn-north-1") == "https://s3.cn-north-1.amazonaws.com.cn"
+    # botocore resolves s3 in eusc-de-east-1 to this (partitions.json dnsSuffix "amazonaws.eu").
+    assert aws_s3_endpoint("eusc-de-east-1") == "https://s3.eusc-de-east-1.amazonaws.eu"
+
+
+def test_a_sovereign_cloud_coordinator_signs_for_the_amazonaws_eu_endpoint() -> None:
+    env = {
+        **SECRETS,
+        "R2_ACCOUNT_ID": ACCOUNT,
+        "R2_JURISDICTION": "eu",
+        "DELIVERY_BUCKET": "media",
+        "MEZZANINE_BUCKET": "masters",
+        "AWS_REGION": "eusc-de-east-1",
+    }
+    settings = load_settings(env)
+    assert settings.mezzanine.endpoint == "https://s3.eusc-de-east-1.amazonaws.eu"
+    assert settings.delivery.endpoint == f"https://{ACCOUNT}.eu.r2.cloudflarestorage.com"
+
+
+def test_us_jurisdiction_coordinator_uses_the_us_r2_endpoint() -> None:
+    env = {
+        **SECRETS,
+        "R2_ACCOUNT_ID": ACCOUNT,
+        "R2_JURISDICTION": "us",
+        "DELIVERY_BUCKET": "media",
+        "MEZZANINE_BUCKET": "masters",
+        "AWS_REGION": "us-east-2",
+    }
+    # Cloudflare changelog 2026-08-17: https://<account>.us.r2.cloudflarestorage.com
+    assert load_settings(env).delivery.endpoint == f"https://{ACCOUNT}.us.r2.cloudflarestorage.com"
 
 
 def test_every_example_stack_configures_the_coordinator(tmp_path: Path) -> None:
