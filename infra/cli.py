@@ -1,4 +1,4 @@
-"""Offline tools (no cloud credentials): ``python -m infra.cli plan|diff|cost|residency``.
+"""Offline tools (no credentials): ``python -m infra.cli plan|diff|cost|residency|new-stack``.
 
 Kept apart from ``infra/__main__.py``, which Pulumi runs as the program itself.
 Exit status: 0 success, 2 bad input (unreadable files, invalid stack configuration);
@@ -137,6 +137,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["new-stack"]:
+        # Its own flags, like cost: hand it the rest of the command line.
+        from infra.new_stack import main as new_stack_main
+
+        return new_stack_main(argv[1:])
     if argv[:1] == ["cost"]:
         # The cost model owns its flags; hand it the rest of the command line untouched.
         from infra.cost.model import main as cost_main
