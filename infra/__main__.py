@@ -14,7 +14,6 @@ import pulumi_aws as aws
 import pulumi_cloudflare as cloudflare
 import pulumi_random as random
 
-from coordinator.endpoints import Jurisdiction
 from infra.components.coordinator_service import CoordinatorService, CoordinatorServiceArgs
 from infra.components.delivery import DeliveryBucket
 from infra.components.edge import EdgeDelivery
@@ -41,15 +40,6 @@ cloudflare_provider = cloudflare.Provider(
 )
 # Generates keys locally (no cloud); explicit like the others.
 random_provider = random.Provider("random")
-
-if settings.jurisdiction is Jurisdiction.US:
-    # pulumi_cloudflare 6.23.1 lists "us" for R2Bucket, but its R2 child resources document no
-    # value list and the newest provider source we could read predates "us": unconfirmed.
-    pulumi.log.warn(
-        "jurisdiction us: the provider documents it for R2Bucket only; run `pulumi preview`"
-        " first, which has the provider check every R2 child resource's jurisdiction before"
-        " anything is created"
-    )
 
 # Delivery: the R2 bucket behind the CDN, pinned to the stack's jurisdiction.
 delivery = DeliveryBucket(

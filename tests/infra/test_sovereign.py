@@ -187,8 +187,3 @@ def test_the_installed_provider_accepts_us_wherever_it_lists_values():
         for doc in re.findall(r"jurisdiction: Jurisdiction of the bucket\n(.*)", text):
             if "Available values" in doc:
                 assert '"us"' in doc, module
-
-
-def test_a_us_stack_is_told_what_the_provider_does_not_document(planned):
-    assert any(w.startswith("jurisdiction us:") for w in planned["us-prod"].warnings)
-    assert not any(w.startswith("jurisdiction us:") for w in planned["eu-prod"].warnings)
