@@ -73,7 +73,7 @@ GUARANTEES: dict[str, Guarantee] = {
     R2_BUCKET: Guarantee(
         "stores",
         "renditions (HLS/DASH segments, manifests, MP4)",
-        "objects of a bucket created in a jurisdiction are stored and processed inside it;"
+        "objects in a bucket with a jurisdiction are guaranteed to be stored inside it;"
         " a location hint is best effort only",
         _R2_DATA_LOCATION + "#jurisdictional-restrictions",
         True,
