@@ -130,6 +130,9 @@ def test_the_readme_walkthrough_works_as_written(tmp_path):
             (copy / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, copy / name)
     os.symlink((ROOT / ".venv").resolve(), copy / ".venv")
+    # The Lambda zip is rebuilt only when an input changes (infra/components/package.py): reuse.
+    if (ROOT / "build").is_dir():
+        shutil.copytree(ROOT / "build", copy / "build")
     for command in commands:
         argv = shlex.split(command)
         argv[0] = str(copy / argv[0])
