@@ -99,14 +99,23 @@ EXAMPLES = {
     "regionalHostnames": "false",
     "signedDelivery": "true",
     "signedDeliveryTtlSeconds": "86400",
+    "signedDeliveryKeyGenerations": "2",
+    "adoptCacheRulesetId": "<32-hex ruleset id from preflight>",
+    "adoptFirewallRulesetId": "<32-hex ruleset id from preflight>",
     "coordinatorFunctionName": "video-eu-prod-coordinator",
     "coordinatorMemoryMb": "512",
     "coordinatorReservedConcurrency": "50",
     "coordinatorLogRetentionDays": "30",
     "coordinatorTokenKeyIds": "k1",
+    "coordinatorAlarmTopicArn": "arn:aws:sns:eu-central-1:123456789012:video-oncall",
 }
 OBJECT_KEYS = {"sippy"}
-LIST_KEYS = {"deliveryHostnames", "corsOrigins", "coordinatorTokenKeyIds"}
+LIST_KEYS = {
+    "deliveryHostnames",
+    "corsOrigins",
+    "coordinatorTokenKeyIds",
+    "signedDeliveryKeyGenerations",
+}
 OBJECT_LIST_KEYS = {"deliveryLifecycle"}
 
 # Component-arg fields -> the config key a user edits to change them.
@@ -137,6 +146,9 @@ _EDGE_KEYS = {
     "regional_hostnames": "regionalHostnames",
     "signed_delivery": "signedDelivery",
     "token_ttl_seconds": "signedDeliveryTtlSeconds",
+    "playback_key_generations": "signedDeliveryKeyGenerations",
+    "adopt_cache_ruleset_id": "adoptCacheRulesetId",
+    "adopt_firewall_ruleset_id": "adoptFirewallRulesetId",
 }
 _MEZZANINE_KEYS = {
     "bucket_name": "mezzanineBucketName",
@@ -153,6 +165,7 @@ _COORDINATOR_KEYS = {
     "reserved_concurrency": "coordinatorReservedConcurrency",
     "log_retention_days": "coordinatorLogRetentionDays",
     "token_key_ids": "coordinatorTokenKeyIds",
+    "alarm_topic_arn": "coordinatorAlarmTopicArn",
 }
 
 
@@ -288,6 +301,17 @@ def _lifecycle(reader: _Reader) -> tuple[PrefixLifecycle, ...]:
     return tuple(rules)
 
 
+def _generations(reader: _Reader) -> tuple[int, ...]:
+    """``signedDeliveryKeyGenerations``: whole numbers; EdgeDeliveryArgs checks the rest."""
+    if reader.text("signedDeliveryKeyGenerations") is None:
+        return (1,)
+    raw = reader.structured("signedDeliveryKeyGenerations", list)
+    if not all(isinstance(g, int) and not isinstance(g, bool) for g in raw):
+        reader.problem("signedDeliveryKeyGenerations", "must be a list of whole numbers")
+        return (1,)
+    return tuple(raw)
+
+
 def _build(reader: _Reader, build: Callable[[], T], keys: dict[str, str]) -> T | None:
     try:
         return build()
@@ -418,6 +442,10 @@ def load_settings(config: pulumi.Config | None = None, stack: str | None = None)
             ),
             signed_delivery=r.flag("signedDelivery", default=False),
             token_ttl_seconds=r.integer("signedDeliveryTtlSeconds", DEFAULT_TOKEN_TTL) or 0,
+            playback_key_generations=_generations(r),
+            # Take over an existing zone entry point (README, "One ruleset per phase").
+            adopt_cache_ruleset_id=r.text("adoptCacheRulesetId"),
+            adopt_firewall_ruleset_id=r.text("adoptFirewallRulesetId"),
         ),
         _EDGE_KEYS,
     )
@@ -443,10 +471,17 @@ def load_settings(config: pulumi.Config | None = None, stack: str | None = None)
             reserved_concurrency=r.integer("coordinatorReservedConcurrency", 50) or 0,
             log_retention_days=r.integer("coordinatorLogRetentionDays", 30) or 0,
             token_key_ids=r.strings("coordinatorTokenKeyIds") or ("k1",),
+            alarm_topic_arn=r.text("coordinatorAlarmTopicArn"),
         ),
         _COORDINATOR_KEYS,
     )
     sippy = _sippy(r, stack, account_id, jurisdiction, aws_region, delivery)
+    topic = r.text("coordinatorAlarmTopicArn")
+    if topic and aws_region and f":sns:{aws_region}:" not in topic:
+        # CloudWatch notifies only topics in the alarm's own region.
+        r.problem(
+            "coordinatorAlarmTopicArn", f"the topic must be in the stack's region {aws_region!r}"
+        )
     kms_key = r.text("mezzanineKmsKeyArn")
     if kms_key and aws_region and f":kms:{aws_region}:" not in kms_key:
         r.problem("mezzanineKmsKeyArn", f"the key must be in the stack's region {aws_region!r}")

@@ -283,6 +283,10 @@ class OfflineMocks(pulumi.runtime.Mocks):
                 "keyId": resource_id,
                 "arn": f"arn:{partition_of(region)}:kms:{region}:{account}:key/{resource_id}",
             }
+        elif args.typ == "aws:sns/topic:Topic":
+            region, account = self._aws(args.provider)
+            topic = inputs.get("name") or args.name
+            inputs |= {"arn": f"arn:{partition_of(region)}:sns:{region}:{account}:{topic}"}
         elif args.typ == "aws:iam/accessKey:AccessKey":
             # AWS's documented example key pair: recognisable if it ever leaks into a plan.
             resource_id = FAKE_AWS_ACCESS_KEY_ID

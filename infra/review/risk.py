@@ -70,6 +70,26 @@ DATA_BEARING: dict[str, str] = {
     KMS_KEY: "the KMS key decrypts the masters; once it is deleted they are unreadable",
 }
 
+_R2_CHILD_JURISDICTION = (
+    "infra/components/delivery.py replace_on_changes (the provider schema would update in place)"
+)
+
+
+def _r2_child_rules(what: str, service: str) -> dict[str, ReplaceRule]:
+    """An R2 bucket child: which bucket it configures is fixed (schema.go RequiresReplace on
+    account_id and bucket_name; jurisdiction by the program's replace_on_changes)."""
+    return {
+        "accountId": ReplaceRule(f"the {what} is re-created", _TF_CF.format(service)),
+        "bucketName": ReplaceRule(
+            f"the {what} is re-created on another bucket", _TF_CF.format(service)
+        ),
+        "jurisdiction": ReplaceRule(
+            f"the {what} is re-created on the bucket in the new jurisdiction",
+            _R2_CHILD_JURISDICTION,
+        ),
+    }
+
+
 REPLACE_ON_CHANGE: dict[str, dict[str, ReplaceRule]] = {
     R2_BUCKET: {
         "name": ReplaceRule(
@@ -81,14 +101,15 @@ REPLACE_ON_CHANGE: dict[str, dict[str, ReplaceRule]] = {
         ),
         "jurisdiction": ReplaceRule(
             "a bucket's jurisdiction is fixed at creation: the bucket in the new jurisdiction is"
-            " a different, empty bucket (the provider schema does not mark it RequiresReplace, so"
-            " `pulumi preview` may show an update that cannot move the data)",
-            "Cloudflare r2/reference/data-location; R2-FACTS.md",
+            " a different, empty bucket (the program declares replace_on_changes and"
+            ' delete_before_replace; prod protects the bucket: see README, "Replacing the'
+            ' delivery bucket")',
+            "Cloudflare r2/reference/data-location; schema.go has no RequiresReplace on it:"
+            " infra/components/delivery.py replace_on_changes",
         ),
-        "location": ReplaceRule(
-            "a location hint is honoured only at creation",
-            _TF_CF.format("r2_bucket").replace("RequiresReplace", "RequiresReplaceIfConfigured"),
-        ),
+        # `location` is not here: the provider keeps the state's value whatever the program says
+        # (r2_bucket/schema.go locationIgnorePlanModifier), so a changed hint neither replaces
+        # nor moves anything. BORDER_PROPERTIES flags it; the preflight fails on a mismatch.
     },
     R2_CUSTOM_DOMAIN: {
         "domain": ReplaceRule("the custom domain is re-created", _TF_CF.format("r2_custom_domain")),
@@ -99,7 +120,17 @@ REPLACE_ON_CHANGE: dict[str, dict[str, ReplaceRule]] = {
         "accountId": ReplaceRule(
             "the custom domain is re-created", _TF_CF.format("r2_custom_domain")
         ),
+        "jurisdiction": ReplaceRule(
+            "the custom domain is re-attached to the bucket in the new jurisdiction",
+            _R2_CHILD_JURISDICTION,
+        ),
     },
+    R2_CORS: _r2_child_rules("CORS configuration", "r2_bucket_cors"),
+    # Its delete is a no-op in the provider (r2_bucket_lifecycle/resource.go): the old rules stay
+    # on the old bucket until it is deleted.
+    R2_LIFECYCLE: _r2_child_rules("lifecycle configuration", "r2_bucket_lifecycle"),
+    # Create/update only; Read and Delete are empty (r2_managed_domain/resource.go).
+    R2_MANAGED_DOMAIN: _r2_child_rules("r2.dev setting", "r2_managed_domain"),
     REGIONAL_HOSTNAME: {
         "hostname": ReplaceRule(
             "the regional hostname is re-created", _TF_CF.format("regional_hostname")
@@ -156,7 +187,11 @@ BORDER_PROPERTIES: dict[str, dict[str, str]] = {
     "cloudflare:*": {"jurisdiction": "R2 jurisdiction (data-residency boundary)"},
     R2_BUCKET: {
         "jurisdiction": "R2 jurisdiction (data-residency boundary)",
-        "location": "R2 location hint (the region the bucket is placed in)",
+        "location": (
+            "R2 location hint: honoured only when the name is first created; the provider"
+            " ignores a change, so the bucket stays where it is (`preflight` fails until the"
+            " setting matches the bucket)"
+        ),
     },
     REGIONAL_HOSTNAME: {
         "regionKey": "regional hostname region (where TLS is terminated and content processed)"
