@@ -45,6 +45,7 @@ LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 FUNCTION = "aws:lambda/function:Function"
 FUNCTION_URL = "aws:lambda/functionUrl:FunctionUrl"
 HTTP_API = "aws:apigatewayv2/api:Api"
+SNS_TOPIC = "aws:sns/topic:Topic"
 
 _R2_DATA_LOCATION = "https://developers.cloudflare.com/r2/reference/data-location/"
 _REGIONAL_SERVICES = "https://developers.cloudflare.com/data-localization/regional-services/"
@@ -149,6 +150,14 @@ GUARANTEES: dict[str, Guarantee] = {
         "control-plane and worker requests and presigned URLs",
         "a regional API is served from its Region",
         "https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api.html",
+        False,
+    ),
+    SNS_TOPIC: Guarantee(
+        "transports",
+        "coordinator alarm notifications (alarm names and metric values, no content)",
+        "the topic lives in its Region; it delivers to whatever subscriptions it has (e-mail,"
+        " HTTPS, ...), wherever they are",
+        "https://docs.aws.amazon.com/sns/latest/dg/welcome.html",
         False,
     ),
 }

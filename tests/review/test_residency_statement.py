@@ -144,3 +144,9 @@ def test_a_bad_plan_file_is_exit_2(content, tmp_path, capsys):
 def test_an_unknown_stack_is_exit_2(capsys):
     assert main(["residency", "--stack", "no-such-stack"]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_alarm_notifications_are_listed_as_transport(eu_prod_plan):
+    entries = statement_from_plan(eu_prod_plan, EU_PROD).entries
+    (topic,) = [e for e in entries if e.type == "Topic"]
+    assert topic.role == "transports" and "wherever they are" in topic.guarantee
