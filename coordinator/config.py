@@ -28,7 +28,7 @@ Environment variables (stack output key in brackets):
     Longest job (token) lifetime accepted at job creation (seconds, default 86400, at most
     604800: no presigned URL outlives 7 days anyway).
 ``R2_JURISDICTION`` [``jurisdiction``]
-    ``default``, ``eu`` or ``fedramp``; with the account id it decides the R2 endpoint.
+    ``default``, ``eu``, ``fedramp`` or ``us``; with the account id it decides the R2 endpoint.
 ``R2_ACCOUNT_ID`` [``r2_account_id``]
     Cloudflare account id (32 hex characters).
 ``R2_ENDPOINT_URL`` [``r2_endpoint``]
@@ -41,7 +41,7 @@ Environment variables (stack output key in brackets):
 ``AWS_REGION`` (or ``AWS_DEFAULT_REGION``) [``aws_region``]
     Region of the mezzanine bucket; S3 URLs are signed for it.
 ``S3_ENDPOINT_URL``
-    Overrides ``https://s3.<region>.amazonaws.com`` (a local store, or a FIPS endpoint).
+    Overrides ``https://s3.<region>.<partition DNS suffix>`` (a local store, or a FIPS endpoint).
 ``S3_ADDRESSING_STYLE``
     ``virtual`` (default on AWS) or ``path`` (default with ``S3_ENDPOINT_URL``).
 ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` / ``AWS_SESSION_TOKEN``
@@ -70,14 +70,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from .endpoints import SIGV4_REGION, Jurisdiction, is_account_id, r2_endpoint
+from .endpoints import SIGV4_REGION, Jurisdiction, aws_partition, is_account_id, r2_endpoint
 from .errors import ConfigError
 from .playback import PlaybackSigner
 from .sigv4 import MAX_EXPIRES, Credentials
@@ -100,8 +99,6 @@ DEFAULT_MAX_JOB_TTL = 86400
 # the signing session may not have.
 UNKNOWN_SESSION_MAX_EXPIRES = 3600
 MIN_ADMIN_KEY_CHARS = 32
-
-_AWS_REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d{1,2}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,9 +130,12 @@ class Settings:
 
 
 def aws_s3_endpoint(region: str) -> str:
-    """The regional S3 endpoint of ``region`` (``.amazonaws.com.cn`` in the China partition)."""
-    suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
-    return f"https://s3.{region}.{suffix}"
+    """The regional S3 endpoint of ``region`` in its partition's DNS suffix (``.amazonaws.eu``
+    in the European Sovereign Cloud, ``.amazonaws.com.cn`` in China)."""
+    partition = aws_partition(region)
+    if partition is None:
+        raise ConfigError(f"AWS_REGION {region!r} is not a region of a known AWS partition")
+    return f"https://s3.{region}.{partition.dns_suffix}"
 
 
 def read_stack_outputs(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -300,7 +300,7 @@ def _mezzanine(source: _Source) -> StoreSettings:
     region = source.get("AWS_REGION", "aws_region") or source.get("AWS_DEFAULT_REGION")
     if region is None:
         raise ConfigError("AWS_REGION (or stack output 'aws_region') is not set")
-    if not _AWS_REGION.fullmatch(region):
+    if aws_partition(region) is None:
         raise ConfigError(f"AWS_REGION {region!r} does not look like an AWS region")
     override = source.get("S3_ENDPOINT_URL")
     style = source.get("S3_ADDRESSING_STYLE") or ("path" if override else "virtual")

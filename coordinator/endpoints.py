@@ -8,19 +8,24 @@ program (``infra/``) and the coordinator import this module; it imports nothing 
 References: https://developers.cloudflare.com/r2/reference/data-location/ ,
 https://developers.cloudflare.com/r2/api/s3/tokens/ ,
 https://developers.cloudflare.com/data-localization/region-support/ ,
-https://developers.cloudflare.com/data-localization/regional-services/regional-hostnames/
+https://developers.cloudflare.com/data-localization/regional-services/regional-hostnames/ ,
+https://developers.cloudflare.com/changelog/2026-08-17-r2-us-jurisdiction/ (the ``us`` jurisdiction)
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from enum import StrEnum
 
 __all__ = [
     "ALLOWED_LOCATION_HINTS",
+    "AWS_PARTITIONS",
     "REGION_KEYS",
     "SIGV4_REGION",
+    "AwsPartition",
     "Jurisdiction",
+    "aws_partition",
     "is_account_id",
     "r2_endpoint",
     "region_key",
@@ -39,6 +44,11 @@ class Jurisdiction(StrEnum):
     DEFAULT = "default"
     EU = "eu"
     FEDRAMP = "fedramp"
+    # Stored and processed in the United States (Cloudflare changelog 2026-08-17). The installed
+    # pulumi_cloudflare 6.23.1 lists it for R2Bucket ("default", "eu", "fedramp", "us"); its R2
+    # child resources document no value list, so tests/infra/test_sovereign.py checks their
+    # docstrings and fails if one starts listing values without "us".
+    US = "us"
 
 
 # A location hint is a best-effort placement inside the jurisdiction. A hint that points outside
@@ -47,6 +57,7 @@ ALLOWED_LOCATION_HINTS: dict[Jurisdiction, frozenset[str]] = {
     Jurisdiction.DEFAULT: frozenset({"wnam", "enam", "weur", "eeur", "apac", "oc"}),
     Jurisdiction.EU: frozenset({"weur", "eeur"}),
     Jurisdiction.FEDRAMP: frozenset({"wnam", "enam"}),
+    Jurisdiction.US: frozenset({"wnam", "enam"}),
 }
 
 
@@ -61,6 +72,8 @@ ALLOWED_LOCATION_HINTS: dict[Jurisdiction, frozenset[str]] = {
 REGION_KEYS: dict[Jurisdiction, tuple[str, ...]] = {
     Jurisdiction.EU: ("eu", "isoeu", "de"),
     Jurisdiction.FEDRAMP: ("fedramp",),
+    # FedRAMP data centers are in the US too, so "fedramp" also stays inside `us`.
+    Jurisdiction.US: ("us", "fedramp"),
 }
 
 
@@ -113,3 +126,38 @@ def token_resource(account_id: str, jurisdiction: Jurisdiction | str, bucket: st
     if not bucket:
         raise ValueError("bucket must not be empty")
     return f"com.cloudflare.edge.r2.bucket.{account}_{Jurisdiction(jurisdiction).value}_{bucket}"
+
+
+# --- AWS partitions: where the mezzanine side of a stack is reached ------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AwsPartition:
+    """One AWS partition as botocore's ``data/partitions.json`` describes it."""
+
+    name: str
+    region_regex: str
+    dns_suffix: str
+
+
+# From botocore/data/partitions.json (boto3 1.44.8); tests/infra/test_sovereign.py compares them.
+# The AWS European Sovereign Cloud is its own partition with its own DNS suffix: an S3 endpoint
+# there is s3.eusc-de-east-1.amazonaws.eu, never .amazonaws.com.
+AWS_PARTITIONS: tuple[AwsPartition, ...] = (
+    AwsPartition("aws-us-gov", r"^us\-gov\-\w+\-\d+$", "amazonaws.com"),
+    AwsPartition("aws-cn", r"^cn\-\w+\-\d+$", "amazonaws.com.cn"),
+    AwsPartition("aws-eusc", r"^eusc\-(de)\-\w+\-\d+$", "amazonaws.eu"),
+    AwsPartition("aws", r"^(us|eu|ap|sa|ca|me|af|il|mx)\-\w+\-\d+$", "amazonaws.com"),
+)
+
+
+def aws_partition(region: str) -> AwsPartition | None:
+    """The partition whose region pattern ``region`` matches, or None for a name no partition has.
+
+    >>> aws_partition("eusc-de-east-1").dns_suffix
+    'amazonaws.eu'
+    """
+    for partition in AWS_PARTITIONS:
+        if re.fullmatch(partition.region_regex, region, flags=re.ASCII):
+            return partition
+    return None

@@ -1,14 +1,15 @@
-"""Command-line tools:
-``python -m infra.cli plan|diff|review|judge-preview|stacks|cost|preflight|empty-bucket ...``.
+"""Command-line tools: ``python -m infra.cli plan|diff|review|judge-preview|stacks|cost|
+residency|new-stack|preflight|empty-bucket ...``.
 
-``plan``, ``diff``, ``review``, ``judge-preview``, ``stacks`` and ``cost`` need no cloud
-credentials; ``preflight`` reads (never writes) the real accounts with the credentials `pulumi up`
-uses; ``empty-bucket`` deletes a dev stack's objects.
+``plan``, ``diff``, ``review``, ``judge-preview``, ``stacks``, ``cost``, ``residency`` and
+``new-stack`` need no cloud credentials; ``preflight`` reads (never writes) the real accounts with
+the credentials `pulumi up` uses; ``empty-bucket`` deletes a dev stack's objects.
 
 Kept apart from ``infra/__main__.py``, which Pulumi runs as the program itself.
 Exit status: 0 success, 2 bad input (unreadable files, invalid stack configuration);
 ``plan`` exits 1 when a mandatory policy rule fails (after printing the plan), ``diff`` exits 1
-when it raises a data-loss or border flag, ``preflight`` exits 1 when a check fails.
+when it raises a data-loss or border flag, ``preflight`` exits 1 when a check fails,
+``residency`` exits 1 when a data-bearing resource is outside the stack's jurisdiction.
 """
 
 from __future__ import annotations
@@ -186,6 +187,33 @@ def _judge_preview(args: argparse.Namespace) -> int:
     return judge_main(args.preview, output=args.output, approved=args.approved)
 
 
+def _residency(args: argparse.Namespace) -> int:
+    from infra.review.plan import StackConfigError, load_stack_config, plan_stack
+    from infra.review.plan import render_json as plan_json
+    from infra.review.residency_statement import render_json, render_markdown, statement_from_plan
+    from infra.settings import SettingsError
+
+    try:
+        config = load_stack_config(args.stack, Path(args.project_dir)).values
+        if args.plan:
+            document = json.loads(Path(args.plan).read_text(encoding="utf-8"))
+        else:
+            document = json.loads(plan_json(plan_stack(args.stack, Path(args.project_dir))))
+    except (StackConfigError, SettingsError, OSError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if not isinstance(document, dict) or document.get("stack") != args.stack:
+        print(f"error: {args.plan} is not a plan of stack {args.stack!r}", file=sys.stderr)
+        return 2
+    statement = statement_from_plan(document, config)
+    text = render_json(statement) if args.format == "json" else render_markdown(statement)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 1 if statement.outside else 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m infra.cli", description="Offline tools for the r2-video stacks."
@@ -293,11 +321,35 @@ def _parser() -> argparse.ArgumentParser:
         help="the run was approved in the risk-approval environment: report, do not refuse",
     )
     judge.set_defaults(handler=_judge_preview)
+
+    residency = commands.add_parser(
+        "residency",
+        help="where the stack's data is pinned and what is not, computed from its offline plan",
+        description="Exit status: 0 inside the jurisdiction, 1 a data-bearing resource outside"
+        " it, 2 bad input.",
+    )
+    residency.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
+    residency.add_argument("--format", choices=("markdown", "json"), default="markdown")
+    residency.add_argument("--output", help="write to this file instead of stdout")
+    residency.add_argument(
+        "--plan", help="read this `plan --format json` output instead of planning the stack"
+    )
+    residency.add_argument(
+        "--project-dir",
+        default=str(Path(__file__).resolve().parent.parent),
+        help="folder of Pulumi.yaml",
+    )
+    residency.set_defaults(handler=_residency)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["new-stack"]:
+        # Its own flags, like cost: hand it the rest of the command line.
+        from infra.new_stack import main as new_stack_main
+
+        return new_stack_main(argv[1:])
     if argv[:1] == ["cost"]:
         # The cost model owns its flags; hand it the rest of the command line untouched.
         from infra.cost.model import main as cost_main

@@ -6,7 +6,8 @@ What it creates, all in the stack's region through the parent's AWS provider:
   deterministic zip of ``infra/components/package.py``;
 * an **HTTPS entry point**: a Lambda function URL where the region offers one, an API Gateway
   HTTP API where it does not (``function_urls_available``: GovCloud, and a few commercial
-  regions such as eu-south-2);
+  regions such as eu-south-2) or where no source we can read says it does (the AWS European
+  Sovereign Cloud: botocore lists its ``apigateway`` endpoint, nothing lists function URLs);
 * a **log group** ``/aws/lambda/<function>`` with a retention, created before the function so
   Lambda never creates one that keeps logs forever;
 * an **IAM role** allowed exactly: ``s3:GetObject`` on the mezzanine's objects, ``kms:Decrypt``
@@ -37,7 +38,7 @@ import pulumi_random as random
 from coordinator.endpoints import Jurisdiction, is_account_id
 from infra.components.alarms import is_sns_topic_arn
 from infra.components.package import LambdaPackage
-from infra.residency import is_region_name, partition_of
+from infra.residency import is_region_name, partition_of, service_principal
 from infra.validation import Problems, is_s3_bucket_name
 
 __all__ = [
@@ -113,7 +114,13 @@ def default_function_name(stack: str) -> str:
 
 
 def function_urls_available(region: str) -> bool:
-    """True where Lambda function URLs exist: commercial partition, outside the list above."""
+    """True where Lambda function URLs exist: commercial partition, outside the list above.
+
+    Every other partition answers False: GovCloud by its documentation, aws-eusc (the European
+    Sovereign Cloud) because no source we can read confirms function URLs there, while
+    botocore's endpoints.json lists ``apigateway`` (HTTP APIs' endpoint prefix) in
+    eusc-de-east-1. An HTTP API is the path we can source.
+    """
     return partition_of(region) == "aws" and region not in FUNCTION_URL_UNSUPPORTED_REGIONS
 
 
@@ -266,7 +273,7 @@ _ENVIRONMENT_SET_HERE = frozenset(
 )
 
 
-def assume_role_policy(account_id: str) -> str:
+def assume_role_policy(account_id: str, region: str = "us-east-1") -> str:
     """Only Lambda may assume the role, and only for functions of this account."""
     return json.dumps(
         {
@@ -275,7 +282,7 @@ def assume_role_policy(account_id: str) -> str:
                 {
                     "Sid": "LambdaOfThisAccount",
                     "Effect": "Allow",
-                    "Principal": {"Service": "lambda.amazonaws.com"},
+                    "Principal": {"Service": service_principal("lambda", region)},
                     "Action": "sts:AssumeRole",
                     # Confused-deputy guard: Lambda passes the function's account.
                     "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
@@ -406,7 +413,7 @@ class CoordinatorService(pulumi.ComponentResource):
         )
         self.role = aws.iam.Role(
             f"{name}-role",
-            assume_role_policy=assume_role_policy(args.aws_account_id),
+            assume_role_policy=assume_role_policy(args.aws_account_id, args.region),
             description=f"Runs the r2-video coordinator {settings.function_name}",
             opts=child,
         )
@@ -475,7 +482,7 @@ class CoordinatorService(pulumi.ComponentResource):
         if function_urls_available(args.region):
             self.url, kind = self._function_url(name), "function-url"
         else:
-            self.url, kind = self._http_api(name, settings.function_name), "http-api"
+            self.url, kind = self._http_api(name, settings.function_name, args.region), "http-api"
         self.kind = kind
 
         self.admin_key = pulumi.Output.secret(self.admin_key_password.result)
@@ -526,7 +533,7 @@ class CoordinatorService(pulumi.ComponentResource):
         )
         return function_url.function_url
 
-    def _http_api(self, name: str, function_name: str) -> pulumi.Output[str]:
+    def _http_api(self, name: str, function_name: str, region: str) -> pulumi.Output[str]:
         child = pulumi.ResourceOptions(parent=self)
         # Same event shape as a function URL (payload 2.0), which Mangum reads alike.
         api = aws.apigatewayv2.Api(
@@ -564,7 +571,7 @@ class CoordinatorService(pulumi.ComponentResource):
             f"{name}-api-invoke",
             function=self.function.name,
             action="lambda:InvokeFunction",
-            principal="apigateway.amazonaws.com",
+            principal=service_principal("apigateway", region),
             # Only this API, any stage and route.
             source_arn=api.execution_arn.apply(lambda arn: f"{arn}/*/*"),
             opts=child,

@@ -1,9 +1,15 @@
 """What a video workload costs a month on R2 + Cloudflare's CDN versus S3 + CloudFront.
 
 Pure functions over a frozen ``Workload`` (``infra/cost/workload.py``) and the checked price list
-(``infra/cost/prices.py``, figures in ``infra/cost/prices.json``); nothing is priced here. Units:
-GB is 10^9 bytes, TB 10^12, PB 10^15, as cloud price lists use them; money is USD per month unless a
-name says otherwise. ``main`` is the ``cost`` command that ``infra/cli.py`` dispatches to.
+(``infra/cost/prices.py``, figures in ``infra/cost/prices.json``); nothing is priced here.
+
+One unit convention, applied everywhere: GB = 2^30 bytes (1,073,741,824), TB = 1,024 GB,
+PB = 1,024 TB. Sources: the S3 FAQ converts stored bytes to GB-months at 1,073,741,824 bytes
+per GB (https://aws.amazon.com/s3/faqs/), and its per-GB data upload/retrieval example divides
+KB by 1,048,576; CloudFront's tier steps (10+40+100+350+524 TB) make its first PB 1,024 TB.
+No page we can read states the byte count of an internet-transfer GB or of R2's GB: the same
+convention is applied to them, and docs/cost.md says so. Money is USD per month unless a name
+says otherwise. ``main`` is the ``cost`` command that ``infra/cli.py`` dispatches to.
 
 References: https://developers.cloudflare.com/r2/pricing/ ,
 https://aws.amazon.com/cloudfront/pricing/ , https://aws.amazon.com/s3/pricing/
@@ -18,7 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from infra.cost.prices import Prices, load_prices, tiered_cost_usd
+from infra.cost.prices import PRICES_PATH, Prices, load_prices, tiered_cost_usd
 from infra.cost.workload import (
     CONFIG_KEY,
     FIELDS,
@@ -29,16 +35,20 @@ from infra.cost.workload import (
     load_stack_workload,
     workload_from_mapping,
 )
-from infra.stack_config import PROJECT_ROOT
+from infra.residency import is_region_name, partition_of
+from infra.stack_config import PROJECT_ROOT, load_stack_config
 
 __all__ = [
     "BYTES_PER_GB",
+    "CLOUDFRONT_PARTITIONS",
     "CostLines",
     "Estimate",
     "MigrationCost",
     "Volumes",
     "as_dict",
+    "check_comparison_available",
     "estimate",
+    "load_stack_region",
     "main",
     "migration_cost",
     "payback_months",
@@ -48,9 +58,28 @@ __all__ = [
     "volumes",
 ]
 
-BYTES_PER_GB = 1e9
-GB_PER_TB = 1000.0
-GB_PER_PB = 1e6
+BYTES_PER_GB = float(2**30)
+GB_PER_TB = 1024.0
+GB_PER_PB = 1024.0 * 1024.0
+UNITS = "GB = 2^30 bytes, TB = 1,024 GB, PB = 1,024 TB"
+
+# CloudFront has no endpoint in these partitions (botocore data/endpoints.json lists cloudfront
+# only in aws and aws-cn; the GovCloud User Guide's service list has no CloudFront): a stack
+# there has no S3 + CloudFront comparison inside its boundary.
+CLOUDFRONT_PARTITIONS = frozenset({"aws", "aws-cn"})
+_INSTEAD = {
+    "aws-us-gov": (
+        "CloudFront is outside the GovCloud (FedRAMP) boundary. A FedRAMP stack delivers from R2"
+        " jurisdiction fedramp through regional hostnames with region key fedramp (this"
+        " project), or, AWS-only, straight from S3 (or a load balancer) inside GovCloud at"
+        " GovCloud's data-transfer-out rates, which prices.json does not carry"
+    ),
+    "aws-eusc": (
+        "CloudFront is not offered in the AWS European Sovereign Cloud. An EU sovereign stack"
+        " delivers from R2 jurisdiction eu through regional hostnames with region key eu (this"
+        " project), or, AWS-only, straight from S3 inside eusc-de-east-1"
+    ),
+}
 FORMATS = ("table", "json", "markdown")
 
 _SECONDS_PER_HOUR = 3600.0
@@ -121,6 +150,8 @@ class CostLines:
     """Bytes to viewers: free from R2 through Cloudflare, tiered on CloudFront."""
     requests_usd: float
     """Viewer requests at the CDN."""
+    plan_usd: float = 0.0
+    """The Cloudflare plan / Data Localization Suite fee, as the user supplied it."""
 
     @property
     def total_usd(self) -> float:
@@ -131,6 +162,7 @@ class CostLines:
             + self.retrieval_usd
             + self.egress_usd
             + self.requests_usd
+            + self.plan_usd
         )
 
 
@@ -163,6 +195,7 @@ def r2_cloudflare_month(w: Workload, p: Prices) -> CostLines:
         retrieval_usd=v.origin_gb * ia_share * p.r2_ia_retrieval_usd_per_gb,
         egress_usd=v.delivered_gb * p.r2_egress_usd_per_gb,
         requests_usd=_per(v.viewer_requests, 1e4, p.cloudflare_requests_usd_per_10k),
+        plan_usd=w.cloudflare_plan_usd_per_month or 0.0,
     )
 
 
@@ -237,6 +270,7 @@ class Estimate:
     s3_cloudfront: CostLines
     migration: MigrationCost
     prices_as_of: str
+    s3_region: str = "us-east-1"
 
     @property
     def monthly_savings_usd(self) -> float:
@@ -257,6 +291,7 @@ def estimate(w: Workload, p: Prices) -> Estimate:
         s3_cloudfront=s3_cloudfront_month(w, p),
         migration=migration_cost(w, p),
         prices_as_of=p.as_of,
+        s3_region=p.s3_region,
     )
 
 
@@ -267,6 +302,7 @@ _LINES = (
     ("retrieval_usd", "IA retrieval"),
     ("egress_usd", "Egress to viewers"),
     ("requests_usd", "CDN requests"),
+    ("plan_usd", "Cloudflare plan / DLS (user-supplied)"),
 )
 _R2_TITLE = "R2 + Cloudflare CDN"
 _S3_TITLE = "S3 + CloudFront"
@@ -297,8 +333,9 @@ def as_dict(est: Estimate) -> dict[str, Any]:
     v, m = est.volumes, est.migration
     months = est.payback_months
     return {
-        "units": "USD per month; GB = 10^9 bytes, TB = 10^12, PB = 10^15",
+        "units": f"USD per month; {UNITS}",
         "prices_as_of": est.prices_as_of,
+        "s3_region": est.s3_region,
         "columns": {
             "r2_cloudflare": _lines_dict(est.r2_cloudflare),
             "s3_cloudfront": _lines_dict(est.s3_cloudfront),
@@ -356,7 +393,17 @@ def _summary(est: Estimate) -> list[str]:
         f"Delivered {_volume_text(v.delivered_gb)} ({v.delivered_gb:,.0f} GB) to viewers in "
         f"{v.viewer_requests:,.0f} requests; {v.origin_requests:,.0f} origin reads at a "
         f"{w.cdn_hit_ratio:.0%} CDN hit ratio; {v.segment_writes:,.0f} segment writes.",
-        f"Prices as of {est.prices_as_of} (infra/cost/prices.json); GB = 10^9 bytes.",
+        f"S3 priced in {est.s3_region}; prices as of {est.prices_as_of}"
+        f" (infra/cost/prices.json); {UNITS}.",
+        (
+            "Cloudflare plan / Data Localization Suite fee: "
+            + (
+                f"{_money(w.cloudflare_plan_usd_per_month)} as supplied (not published)."
+                if w.cloudflare_plan_usd_per_month is not None
+                else "not included; Enterprise and the DLS are quoted per contract: set"
+                " workload.cloudflare_plan_usd_per_month."
+            )
+        ),
     ]
 
 
@@ -402,6 +449,25 @@ def render(est: Estimate, fmt: str, *, title: str = "Delivery cost per month") -
     raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
 
 
+def load_stack_region(stack: str, config_dir: Path) -> str:
+    """The stack's ``r2-video:awsRegion``: S3 is priced where the stack puts it."""
+    region = load_stack_config(stack, config_dir).values.get("r2-video:awsRegion")
+    if not isinstance(region, str) or not is_region_name(region):
+        raise ValueError(
+            f"Pulumi.{stack}.yaml has no valid r2-video:awsRegion ({region!r}); S3 prices differ"
+            " by region: set it, or pass --aws-region"
+        )
+    return region
+
+
+def check_comparison_available(region: str) -> None:
+    """Refuse a comparison column the stack's partition cannot have (CloudFront's boundary)."""
+    partition = partition_of(region)
+    if partition not in CLOUDFRONT_PARTITIONS:
+        instead = _INSTEAD.get(partition, f"CloudFront is not offered in partition {partition}")
+        raise ValueError(f"no S3 + CloudFront comparison for {region} ({partition}): {instead}")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cost",
@@ -419,6 +485,15 @@ def _parser() -> argparse.ArgumentParser:
         help="folder holding Pulumi.<stack>.yaml (default: the repository root)",
     )
     parser.add_argument("--format", choices=FORMATS, default="table")
+    parser.add_argument(
+        "--aws-region", help="price S3 in this region (default: r2-video:awsRegion of the stack)"
+    )
+    parser.add_argument(
+        "--prices",
+        type=Path,
+        default=PRICES_PATH,
+        help="price file (default: infra/cost/prices.json)",
+    )
     overrides = parser.add_argument_group("workload overrides (win over the stack file)")
     for name, spec in FIELDS.items():
         extra = ", comma-separated" if name == "rendition_kbps" else ""
@@ -443,8 +518,10 @@ def main(argv: list[str] | None = None) -> int:
                 f"Pulumi.{args.stack}.yaml has no {CONFIG_KEY}; {example_hint(args.stack)}"
             )
         workload = workload_from_mapping({**(from_file or {}), **overrides})
+        region = args.aws_region or load_stack_region(args.stack, args.config_dir)
+        check_comparison_available(region)
         report = render(
-            estimate(workload, load_prices()),
+            estimate(workload, load_prices(args.prices, aws_region=region)),
             args.format,
             title=f"Delivery cost per month, stack {args.stack}",
         )

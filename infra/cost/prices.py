@@ -58,6 +58,8 @@ class Prices:
     cloudfront_free_requests_per_month: float
     as_of: str
     """The oldest ``as_of`` date among the figures: how fresh the whole set is."""
+    s3_region: str = "us-east-1"
+    """The AWS region the S3 figures are for (the stack's own)."""
 
 
 # Where each Prices field lives in prices.json (section, figure).
@@ -133,15 +135,30 @@ def _tiers(where: str, raw: object) -> tuple[Tier, ...]:
     return tuple(tiers)
 
 
-def load_prices(path: Path = PRICES_PATH) -> Prices:
-    """Read and check the price file: every figure needs a source URL and an as_of date."""
+def _check_s3_region(doc: Mapping[str, Any], aws_region: str) -> None:
+    regions = doc.get("s3_standard", {}).get("regions")
+    if not isinstance(regions, list) or not all(isinstance(r, str) for r in regions):
+        raise ValueError("prices.json s3_standard.regions must list the regions its figures price")
+    if aws_region not in regions:
+        raise ValueError(
+            f"prices.json has sourced S3 prices for {', '.join(regions)} only, not for"
+            f" {aws_region!r}; the model does not guess another region's prices. Copy"
+            " prices.json, set s3_standard.regions and every s3_standard figure (with its source"
+            f" URL and as_of) from AWS's price page for {aws_region}, and pass it with --prices"
+        )
+
+
+def load_prices(path: Path = PRICES_PATH, *, aws_region: str = "us-east-1") -> Prices:
+    """Read and check the price file: every figure needs a source URL and an as_of date, and
+    the S3 figures must be for ``aws_region`` (prices differ by region and partition)."""
     doc = json.loads(path.read_text(encoding="utf-8"))
+    _check_s3_region(doc, aws_region)
     values: dict[str, Any] = {}
     dates: list[str] = []
     for attr, (section, name) in PRICE_FIGURES.items():
         values[attr], as_of = _figure(doc, section, name)
         dates.append(as_of)
-    return Prices(**values, as_of=min(dates))
+    return Prices(**values, as_of=min(dates), s3_region=aws_region)
 
 
 def tiered_cost_usd(quantity_gb: float, tiers: Sequence[Tier]) -> float:

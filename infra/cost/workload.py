@@ -1,8 +1,9 @@
 """A video platform's month as the cost model sees it: validated, with units in every name.
 
 Read from one structured stack config key, ``r2-video:workload`` (snake_case fields), with
-every field overridable by a command-line flag. Units: TB is 10^12 bytes, bitrates are kbps or
-Mbps as named, durations are seconds unless a name says otherwise.
+every field overridable by a command-line flag. Units: TB is 1,024 GB of 2^30 bytes (the price
+lists' convention, see prices.json), bitrates are kbps or Mbps as named, durations are seconds
+unless a name says otherwise.
 """
 
 from __future__ import annotations
@@ -37,25 +38,37 @@ class _Spec(NamedTuple):
     maximum: float
     example: str
     above_minimum: bool = False  # True when the minimum itself is not allowed
+    hint: str = ""  # the unit mistake a value outside the range most likely is
 
 
 # One line per field: what it means, the plausible range, and a value to show in an example.
 # The upper bounds catch unit mistakes (GB typed as TB, kbps as Mbps), not real platforms.
 FIELDS: dict[str, _Spec] = {
-    "r2_standard_tb": _Spec("TB stored in R2 Standard", 0, 1e6, "120"),
-    "r2_ia_tb": _Spec("TB stored in R2 Infrequent Access", 0, 1e6, "0"),
-    "s3_standard_tb": _Spec("TB the same renditions would take in S3 Standard", 0, 1e6, "120"),
+    # 100,000 TB (about 100 PB) is beyond any single video library: a larger figure is GB.
+    "r2_standard_tb": _Spec("TB stored in R2 Standard", 0, 1e5, "120", hint="GB typed as TB?"),
+    "r2_ia_tb": _Spec("TB stored in R2 Infrequent Access", 0, 1e5, "0", hint="GB typed as TB?"),
+    "s3_standard_tb": _Spec(
+        "TB the same renditions would take in S3 Standard", 0, 1e5, "120", hint="GB typed as TB?"
+    ),
     "encoded_minutes": _Spec("minutes of video encoded per month", 0, 1e9, "60000"),
+    # Video renditions run from about 100 kbps to tens of Mbps: under 20 kbps is Mbps typed as
+    # kbps, over 200,000 kbps (200 Mbps) is bits per second.
     "rendition_kbps": _Spec(
         "the rendition ladder, one bitrate in kbps per rendition",
-        0,
-        1e6,
+        20,
+        2e5,
         "[400, 1200, 3500]",
-        above_minimum=True,
+        hint="Mbps typed as kbps, or bit/s?",
     ),
     "viewer_hours": _Spec("hours watched per month", 0, 1e11, "10000000"),
+    # 200 Mbps is beyond any delivered stream: a larger figure is kbps typed as Mbps.
     "avg_bitrate_mbps": _Spec(
-        "average delivered bitrate in Mbps", 0, 1000, "1.1", above_minimum=True
+        "average delivered bitrate in Mbps",
+        0,
+        200,
+        "1.1",
+        above_minimum=True,
+        hint="kbps typed as Mbps?",
     ),
     "cdn_hit_ratio": _Spec("fraction of viewer requests served from the CDN cache", 0, 1, "0.95"),
     "segment_seconds": _Spec("segment duration in seconds", 0, 60, "6", above_minimum=True),
@@ -68,7 +81,14 @@ FIELDS: dict[str, _Spec] = {
     "ia_read_share": _Spec(
         "fraction of origin reads that hit Infrequent Access objects", 0, 1, "0.05"
     ),
-    "migrate_tb": _Spec("TB to copy from S3 to R2 once", 0, 1e6, "120"),
+    "migrate_tb": _Spec("TB to copy from S3 to R2 once", 0, 1e5, "120", hint="GB typed as TB?"),
+    # Not published: Enterprise plans and the Data Localization Suite are quoted per contract.
+    "cloudflare_plan_usd_per_month": _Spec(
+        "the Cloudflare plan and Data Localization Suite fee per month, USD (user-supplied)",
+        0,
+        1e7,
+        "5000",
+    ),
 }
 
 
@@ -90,8 +110,9 @@ def _check_number(name: str, value: object, spec: _Spec) -> float:
         raise ValueError(f"workload.{name} must be a finite number ({spec.meaning}), got {value!r}")
     too_low = number <= spec.minimum if spec.above_minimum else number < spec.minimum
     if too_low or number > spec.maximum:
+        hint = f" ({spec.hint})" if spec.hint else ""
         raise ValueError(
-            f"workload.{name} must be {_range_text(spec)} ({spec.meaning}), got {value!r}"
+            f"workload.{name} must be {_range_text(spec)} ({spec.meaning}), got {value!r}{hint}"
         )
     return number
 
@@ -126,6 +147,8 @@ class Workload:
     """Share of origin reads served from IA; None means IA's share of the stored bytes."""
     migrate_tb: float | None = None
     """TB copied from S3 to R2 once; None means everything R2 stores."""
+    cloudflare_plan_usd_per_month: float | None = None
+    """The Cloudflare plan / Data Localization Suite fee (not published: user-supplied)."""
 
     def __post_init__(self) -> None:
         ladder: object = self.rendition_kbps

@@ -30,7 +30,7 @@ from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from infra.residency import partition_of
+from infra.residency import dns_suffix_of, partition_of
 from infra.settings import PROJECT
 from infra.stack_config import PROJECT_ROOT, SECRET
 
@@ -230,7 +230,7 @@ def _coordinator_outputs(
     """What AWS, Cloudflare and random compute for the coordinator's resources (fake values:
     documentation-range account, made-up ids, stand-in keys), or None for other types."""
     partition = partition_of(region)
-    suffix = "amazonaws.com.cn" if partition == "aws-cn" else "amazonaws.com"
+    suffix = dns_suffix_of(region)
     if typ == "aws:iam/role:Role":
         role = inputs.get("name") or name
         return role, {"name": role, "arn": f"arn:{partition}:iam::{account}:role/{role}"}
@@ -331,7 +331,7 @@ class OfflineMocks(pulumi.runtime.Mocks):
         if args.token == "aws:index/getPartition:getPartition":
             region, _ = self._aws(args.provider)
             partition = partition_of(region)
-            suffix = {"aws-cn": "amazonaws.com.cn"}.get(partition, "amazonaws.com")
+            suffix = dns_suffix_of(region)
             return {"id": partition, "partition": partition, "dnsSuffix": suffix}, []
         if args.token == (
             "cloudflare:index/getAccountApiTokenPermissionGroupsList"

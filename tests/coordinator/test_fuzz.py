@@ -36,7 +36,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 import httpx
 import jwt
@@ -510,9 +510,14 @@ def _requests(draw: st.DrawFn) -> _Request:
 
 class _Client(httpx.Client):
     """Sends ``json=`` as ASCII JSON, as most client libraries do: a lone surrogate travels as
-    an escape (httpx would fail to encode it) and reaches the coordinator."""
+    an escape (httpx would fail to encode it) and reaches the coordinator. Query parameters
+    likewise: a lone surrogate is percent-encoded as its (invalid) UTF-8 bytes, which a raw
+    client can send, instead of failing in httpx before the request leaves."""
 
     def request(self, method: str, url: Any, *, json: Any = None, **kwargs: Any) -> Any:  # type: ignore[override]
+        params = kwargs.pop("params", None)
+        if params:
+            url = f"{url}?{urlencode(params, encoding='utf-8', errors='surrogatepass')}"
         if json is not None:
             kwargs["content"] = _json_module.dumps(json).encode("ascii")
             kwargs["headers"] = {

@@ -143,13 +143,15 @@ HOSTNAME_ENDPOINTS = [
     "https://0123456789abcdef0123456789abcdef.fedramp.r2.cloudflarestorage.com",
     "https://s3.eu-west-1.amazonaws.com",
     "https://s3.us-gov-west-1.amazonaws.com/",
+    "https://0123456789abcdef0123456789abcdef.us.r2.cloudflarestorage.com",
+    "https://s3.eusc-de-east-1.amazonaws.eu",
     "https://Storage.Example.COM:443",
     "https://storage.example.com:8443",
     "http://localhost:9000",
     "http://minio.internal:80",
 ]
 IP_ENDPOINTS = ["http://127.0.0.1:9000", "http://[::1]:9000", "https://10.1.2.3"]
-REGIONS = ["auto", "us-east-1", "eu-west-1", "us-gov-west-1"]
+REGIONS = ["auto", "us-east-1", "eu-west-1", "us-gov-west-1", "eusc-de-east-1"]
 
 AWKWARD_PIECES = [
     "/",

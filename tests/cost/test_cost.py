@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from infra.cost import model as cost
 from infra.cost import prices, workload
+from infra.stack_config import load_stack_config
 
 RAW: dict[str, Any] = json.loads(prices.PRICES_PATH.read_text(encoding="utf-8"))
 PRICES = prices.load_prices()
@@ -116,40 +117,48 @@ def test_r2_figures_are_the_ones_on_the_r2_pricing_page() -> None:
 # --------------------------------------------------------------------------- known case
 
 
-def test_ten_million_viewer_hours_at_1_1_mbps_is_4_95_pb() -> None:
+# One unit convention, from AWS's own pages: the S3 FAQ converts stored bytes to GB at
+# 1,073,741,824 bytes per GB; CloudFront's steps 10+40+100+350+524 TB make a PB of 1,024 TB.
+GIB = 1_073_741_824
+
+
+def test_ten_million_viewer_hours_at_1_1_mbps_is_4_95e15_bytes() -> None:
     delivered_gb = cost.volumes(_workload()).delivered_gb
-    # 10e6 h * 3600 s * 1.1e6 bit/s / 8 = 4.95e15 bytes
-    assert delivered_gb * cost.BYTES_PER_GB == pytest.approx(4.95e15, rel=1e-12)
+    # 10e6 h * 3600 s * 1.1e6 bit/s / 8 = 4.95e15 bytes = 4,610,046.7 GB of 2^30 bytes
+    assert delivered_gb == pytest.approx(4.95e15 / GIB, rel=1e-12)
+    assert delivered_gb == pytest.approx(4_610_046.74, abs=0.01)
 
 
-def test_cloudfront_bill_for_4_95_pb_walks_the_published_tiers() -> None:
+def test_cloudfront_bill_for_4_95e15_bytes_recomputed_by_hand() -> None:
+    """An independent recomputation: widths and rates written out from the CloudFront price page
+    (US/EU column, as_of 2026-11-26), TB = 1,024 GB, nothing read from the model or the file."""
     tiers = RAW["cloudfront"]["transfer_out_tiers"]["tiers"]
-    # Widths as the page lists them: 10, 40, 100, 350, 524 TB, then 4 PB (of 1,024 TB), the rest.
+    # 10, 40, 100, 350, 524 TB, then 4 PB (of 1,024 TB), then the rest.
     assert [t["width_gb"] for t in tiers] == [
-        10_000,
-        40_000,
-        100_000,
-        350_000,
-        524_000,
-        4_096_000,
+        10 * 1024,
+        40 * 1024,
+        100 * 1024,
+        350 * 1024,
+        524 * 1024,
+        4 * 1024 * 1024,
         None,
     ]
-    rate = [t["usd_per_gb"] for t in tiers]
-    # 4,950,000 GB fill the first five tiers (1,024,000 GB) and end inside the sixth.
+    assert [t["usd_per_gb"] for t in tiers] == [0.085, 0.080, 0.060, 0.040, 0.030, 0.025, 0.020]
+    delivered_gb = 4.95e15 / GIB  # 4,610,046.7 GB: past the first PB (1,048,576 GB)
     by_hand_usd = (
-        10_000 * rate[0]
-        + 40_000 * rate[1]
-        + 100_000 * rate[2]
-        + 350_000 * rate[3]
-        + 524_000 * rate[4]
-        + (4_950_000 - 1_024_000) * rate[5]
+        10_240 * 0.085
+        + 40_960 * 0.080
+        + 102_400 * 0.060
+        + 358_400 * 0.040
+        + 536_576 * 0.030
+        + (delivered_gb - 1_048_576) * 0.025
     )
-    assert by_hand_usd == pytest.approx(137_920.0)
-    # The always-free 1 TB are the first GB, billed otherwise at the first tier's rate.
-    free_usd = _value("cloudfront", "free_transfer_out_gb_per_month") * rate[0]
-    egress_usd = cost.s3_cloudfront_month(_workload(), PRICES).egress_usd
-    assert egress_usd == pytest.approx(by_hand_usd - free_usd, rel=1e-9)
-    assert egress_usd == pytest.approx(137_835.0)
+    # The always-free 1 TB (1,024 GB) are the first GB, billed otherwise at $0.085.
+    expected_usd = by_hand_usd - 1_024 * 0.085
+    assert expected_usd == pytest.approx(129_674.21, abs=0.01)
+    assert cost.s3_cloudfront_month(_workload(), PRICES).egress_usd == pytest.approx(
+        expected_usd, rel=1e-9
+    )
     assert cost.r2_cloudflare_month(_workload(), PRICES).egress_usd == 0
 
 
@@ -157,10 +166,13 @@ def test_cloudfront_bill_for_4_95_pb_walks_the_published_tiers() -> None:
     ("quantity_gb", "expected_usd"),
     [
         (0, 0.0),
-        (10_000, 10_000 * 0.085),
-        (10_001, 10_000 * 0.085 + 0.08),
-        # Past the last boundary (5,120,000 GB) every GB costs the open tier's rate.
-        (6_120_000, 850 + 3_200 + 6_000 + 14_000 + 15_720 + 102_400 + 1_000_000 * 0.02),
+        (10_240, 10_240 * 0.085),
+        (10_241, 10_240 * 0.085 + 0.08),
+        # Past the last boundary (5 PB = 5,242,880 GB) every GB costs the open tier's rate.
+        (
+            6_242_880,
+            870.4 + 3_276.8 + 6_144 + 14_336 + 16_097.28 + 104_857.6 + 1_000_000 * 0.02,
+        ),
     ],
 )
 def test_tiered_cost_charges_each_gb_at_its_own_tier(
@@ -173,7 +185,7 @@ def test_tiered_cost_charges_each_gb_at_its_own_tier(
 # --------------------------------------------------------------------------- monotonicity
 
 _amounts = st.floats(min_value=0, max_value=1e11, allow_nan=False, allow_infinity=False)
-_tb = st.floats(min_value=0, max_value=1e6, allow_nan=False, allow_infinity=False)
+_tb = st.floats(min_value=0, max_value=1e5, allow_nan=False, allow_infinity=False)
 
 
 @_DETERMINISTIC
@@ -221,13 +233,16 @@ def test_egress_and_storage_do_grow_with_volume() -> None:
         ("viewer_hours", -1, "at least 0"),
         ("r2_standard_tb", -0.5, "at least 0"),
         ("cdn_hit_ratio", 1.5, "at most 1"),
-        ("avg_bitrate_mbps", 2000, "at most 1000"),
+        # kbps typed as Mbps, GB typed as TB, Mbps typed as kbps: each refused with a hint.
+        ("avg_bitrate_mbps", 2000, "kbps typed as Mbps"),
+        ("r2_standard_tb", 120_000, "GB typed as TB"),
+        ("rendition_kbps", [400, 1.2], "Mbps typed as kbps"),
         ("avg_bitrate_mbps", math.nan, "finite"),
         ("r2_standard_tb", math.inf, "finite"),
         ("viewer_hours", "nan", "finite"),
         ("segment_seconds", 0, "greater than 0"),
         ("rendition_kbps", [], "non-empty list"),
-        ("rendition_kbps", [400, -1], "greater than 0"),
+        ("rendition_kbps", [400, -1], "at least 20"),
         ("rendition_kbps", [400, 5_000_000], "at most"),
         ("viewer_hours", True, "must be a number"),
         ("viewer_hours", "lots", "must be a number"),
@@ -303,39 +318,38 @@ def test_payback_on_a_small_case_computed_by_hand() -> None:
         viewer_requests_per_segment=2,
         migrate_tb=100,
     )
-    s3_tiers = RAW["s3_standard"]["storage_tiers"]["tiers"]
-    cf = RAW["cloudfront"]["transfer_out_tiers"]["tiers"]
-    dto = RAW["s3_standard"]["transfer_out_internet_tiers"]["tiers"]
-    # Viewing: 10,000 h * 3600 s * 2 Mbit/s / 8 = 9e12 B = 9,000 GB, all inside the first tier.
+    # Written out from the price pages (as_of 2026-11-26), GB = 2^30 bytes, TB = 1,024 GB.
+    # Viewing: 10,000 h * 3600 s * 2 Mbit/s / 8 = 9e12 B = 8,381.90 GB, inside the first tier.
     # Requests: 10,000 h * 3600 s / 4 s * 2 = 18e6; misses 10% = 1.8e6.
+    viewed_gb = 9e12 / GIB
     s3_total = (
-        50_000 * s3_tiers[0]["usd_per_gb"]
-        + 50_000 * s3_tiers[1]["usd_per_gb"]  # 100 TB stored
-        + 1.8e6 / 1e3 * _value("s3_standard", "get_usd_per_thousand")
-        + (9_000 - 1_000) * cf[0]["usd_per_gb"]  # 1 TB always free
-        + (18e6 - 10e6) / 1e4 * _value("cloudfront", "https_requests_usd_per_10k")
+        51_200 * 0.023  # 100 TB = 102,400 GB: the first 50 TB tier ...
+        + 51_200 * 0.022  # ... and 50 TB of the next
+        + 1.8e6 / 1e3 * 0.0004  # GETs on cache misses
+        + (viewed_gb - 1_024) * 0.085  # CloudFront, 1 TB always free
+        + (18e6 - 10e6) / 1e4 * 0.01  # HTTPS requests above the 10M free
     )
-    r2_total = (100_000 - 10) * _value("r2_standard", "storage_usd_per_gb_month")
-    # 1.8e6 Class B reads sit inside R2's 10M free; no encodes, so no writes.
-    assert s3_total == pytest.approx(2_938.72)
-    assert r2_total == pytest.approx(1_499.85)
+    r2_total = (102_400 - 10) * 0.015  # 10 GB-month free; Class B inside the 10M free
+    assert s3_total == pytest.approx(2_938.14, abs=0.01)
+    assert r2_total == pytest.approx(1_535.85, abs=0.01)
     # Copy: 100 TB out of S3 = 10 TB + 40 TB + 50 TB of tiers; segments average 2,000 kbps * 4 s
-    # = 1 MB, so 1e8 objects: one S3 GET and one R2 Class A each.
+    # = 1e6 bytes, so 102,400 GB * 2^30 / 1e6 objects: one S3 GET and one R2 Class A each.
+    objects = 102_400 * GIB / 1e6
     one_off = (
-        10_000 * dto[0]["usd_per_gb"]
-        + 40_000 * dto[1]["usd_per_gb"]
-        + 50_000 * dto[2]["usd_per_gb"]
-        + 1e8 / 1e3 * _value("s3_standard", "get_usd_per_thousand")
-        + 1e8 / 1e6 * _value("r2_standard", "class_a_usd_per_million")
+        10_240 * 0.09
+        + 40_960 * 0.085
+        + 51_200 * 0.07
+        + objects / 1e3 * 0.0004
+        + objects / 1e6 * 4.5
     )
-    assert one_off == pytest.approx(8_290.0)
+    assert one_off == pytest.approx(8_525.96, abs=0.01)
 
     est = cost.estimate(w, PRICES)
     assert est.s3_cloudfront.total_usd == pytest.approx(s3_total)
     assert est.r2_cloudflare.total_usd == pytest.approx(r2_total)
-    assert est.migration.objects == pytest.approx(1e8)
+    assert est.migration.objects == pytest.approx(objects)
     assert est.migration.total_usd == pytest.approx(one_off)
-    assert est.payback_months == pytest.approx(8_290.0 / (2_938.72 - 1_499.85))
+    assert est.payback_months == pytest.approx(one_off / (s3_total - r2_total))
 
 
 def test_no_savings_means_no_payback() -> None:
@@ -364,8 +378,8 @@ def test_table_shows_both_columns_every_line_and_the_totals() -> None:
         "Egress to viewers",
         "CDN requests",
         "Total",
-        "$137,835.00",
-        "4.95 PB",
+        "$129,674.21",
+        "4.40 PB",
         "payback",
     ):
         assert needle in text, needle
@@ -379,8 +393,9 @@ def test_json_is_stable_and_sorted() -> None:
     doc = json.loads(text)
     assert text == json.dumps(doc, sort_keys=True, indent=2) + "\n"
     assert set(doc["columns"]) == {"r2_cloudflare", "s3_cloudfront"}
-    assert doc["volumes"]["delivered_pb"] == 4.95
-    assert doc["columns"]["s3_cloudfront"]["egress_usd"] == 137_835.0
+    # 4.95e15 bytes / 2^50 bytes per PB
+    assert doc["volumes"]["delivered_pb"] == round(4.95e15 / 2**50, 6)
+    assert doc["columns"]["s3_cloudfront"]["egress_usd"] == 129_674.21
     assert doc["workload"]["viewer_requests_per_segment"] == 1.1  # defaults are shown
 
 
@@ -389,7 +404,7 @@ def test_markdown_is_a_well_formed_table() -> None:
     rows = [line for line in text.splitlines() if line.startswith("|")]
     assert rows[0] == "| USD per month | R2 + Cloudflare CDN | S3 + CloudFront |"
     assert rows[1] == "|---|---:|---:|"
-    assert len(rows) == 2 + 6 + 1
+    assert len(rows) == 2 + 7 + 1
     # A stray '|' inside a label would add a column and break the rendering.
     assert all(row.count("|") == 4 for row in rows), rows
     assert text.startswith("### Cost\n")
@@ -412,6 +427,7 @@ def _stack_file(tmp_path: Path, body: str, stack: str = "eu-prod") -> Path:
 GOOD_STACK = """\
 config:
   r2-video:jurisdiction: eu
+  r2-video:awsRegion: us-east-1
   r2-video:workload:
     r2_standard_tb: 120
     s3_standard_tb: 120
@@ -431,7 +447,7 @@ def test_main_reads_the_stack_file_and_prints_both_columns(
     out, err = capsys.readouterr()
     assert "R2 + Cloudflare CDN" in out and "S3 + CloudFront" in out
     assert "stack eu-prod" in out
-    assert "$137,835.00" in out
+    assert "$129,674.21" in out
     assert err == ""
 
 
@@ -458,7 +474,7 @@ def test_main_flags_override_the_stack_file(
     assert doc["workload"]["viewer_hours"] == 1000
     assert doc["workload"]["rendition_kbps"] == [500, 1500]
     assert doc["migration"]["tb"] == 3
-    assert doc["volumes"]["delivered_gb"] == pytest.approx(1000 * 3600 * 1.1e6 / 8 / 1e9)
+    assert doc["volumes"]["delivered_gb"] == pytest.approx(1000 * 3600 * 1.1e6 / 8 / GIB, abs=1e-3)
 
 
 def test_main_accepts_every_field_from_flags_when_the_stack_has_no_workload(
@@ -466,6 +482,7 @@ def test_main_accepts_every_field_from_flags_when_the_stack_has_no_workload(
 ) -> None:
     folder = _stack_file(tmp_path, "config:\n  r2-video:jurisdiction: eu\n")
     argv = ["--stack", "eu-prod", "--config-dir", str(folder), "--format", "markdown"]
+    argv += ["--aws-region", "us-east-1"]
     for name, value in BASE.items():
         shown = ",".join(map(str, value)) if isinstance(value, list) else str(value)
         argv += ["--" + name.replace("_", "-"), shown]
@@ -531,3 +548,96 @@ def test_main_refuses_bad_arguments_with_2(
 def test_main_help_returns_0(capsys: pytest.CaptureFixture[str]) -> None:
     assert cost.main(["--help"]) == 0
     assert "--viewer-hours" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- regions
+
+
+def _stack_in(tmp_path: Path, region: str) -> Path:
+    return _stack_file(tmp_path, GOOD_STACK.replace("awsRegion: us-east-1", f"awsRegion: {region}"))
+
+
+def test_s3_is_priced_in_the_stacks_region_or_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = _stack_in(tmp_path, "eu-central-1")
+    assert cost.main(["--stack", "eu-prod", "--config-dir", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert "not for 'eu-central-1'" in err and "does not guess" in err
+    # The stack's own region, sourced: priced, and the report says where.
+    folder = _stack_in(tmp_path, "us-east-1")
+    assert cost.main(["--stack", "eu-prod", "--config-dir", str(folder), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["s3_region"] == "us-east-1"
+
+
+@pytest.mark.parametrize(
+    ("region", "words"),
+    [("us-gov-west-1", "outside the GovCloud (FedRAMP) boundary"), ("eusc-de-east-1", "Sovereign")],
+)
+def test_no_cloudfront_comparison_outside_its_partitions(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], region: str, words: str
+) -> None:
+    folder = _stack_in(tmp_path, region)
+    assert cost.main(["--stack", "eu-prod", "--config-dir", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert words in err and "R2 jurisdiction" in err
+
+
+def test_cloudfront_partitions_are_botocores() -> None:
+    import botocore
+
+    data = json.loads((Path(botocore.__file__).parent / "data" / "endpoints.json").read_text())
+    with_cloudfront = {p["partition"] for p in data["partitions"] if "cloudfront" in p["services"]}
+    assert with_cloudfront == cost.CLOUDFRONT_PARTITIONS == {"aws", "aws-cn"}
+
+
+def test_a_stack_without_a_region_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = _stack_file(tmp_path, GOOD_STACK.replace("  r2-video:awsRegion: us-east-1\n", ""))
+    assert cost.main(["--stack", "eu-prod", "--config-dir", str(folder)]) == 2
+    assert "awsRegion" in capsys.readouterr().err
+
+
+def test_the_cloudflare_plan_fee_is_a_user_supplied_line() -> None:
+    without = cost.estimate(_workload(), PRICES)
+    with_fee = cost.estimate(_workload(cloudflare_plan_usd_per_month=5000), PRICES)
+    assert with_fee.r2_cloudflare.plan_usd == 5000
+    assert with_fee.r2_cloudflare.total_usd == pytest.approx(without.r2_cloudflare.total_usd + 5000)
+    assert "not included" in cost.render(without, "table")
+    assert "$5,000.00 as supplied" in cost.render(with_fee, "table")
+
+
+def _doc_blocks() -> tuple[str, str]:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "cost.md").read_text(encoding="utf-8")
+    yaml_block = doc.split("```yaml\n", 1)[1].split("```", 1)[0]
+    example = doc.split("## Worked example", 1)[1].split("```\n", 1)[1].split("```", 1)[0]
+    return yaml_block, example
+
+
+def test_the_worked_example_in_docs_is_what_the_command_prints(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    yaml_block, example = _doc_blocks()
+    body = yaml_block.replace("config:\n", "config:\n  r2-video:awsRegion: us-east-1\n", 1)
+    folder = _stack_file(tmp_path, body, stack="example")
+    assert cost.main(["--stack", "example", "--config-dir", str(folder)]) == 0
+    assert capsys.readouterr().out == example
+    assert "$129,674.21" in example  # the hand computation under the example
+
+
+ROOT = Path(__file__).resolve().parents[2]
+STACKS = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in ROOT.glob("Pulumi.*.yaml"))
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_example_stack_is_priced_in_its_own_region_or_refused(
+    stack: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    region = str(load_stack_config(stack).values["r2-video:awsRegion"])
+    status = cost.main(["--stack", stack, "--format", "json"])
+    out, err = capsys.readouterr()
+    if status == 0:
+        assert json.loads(out)["s3_region"] == region
+    else:
+        assert status == 2 and region in err, err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,7 +12,13 @@ from infra.review import offline
 from infra.review.offline import Synthesis, synthesize
 from infra.review.plan import load_stack_config, plan_stack
 
-EXAMPLE_STACKS = ("dev", "eu-prod", "fedramp")
+# Every Pulumi.<stack>.yaml in the project root is an example stack.
+EXAMPLE_STACKS = tuple(
+    sorted(
+        p.name[len("Pulumi.") : -len(".yaml")]
+        for p in Path(__file__).resolve().parents[2].glob("Pulumi.*.yaml")
+    )
+)
 
 
 @pytest.fixture(scope="session")

@@ -45,7 +45,15 @@ FUNCTION_URL = "aws:lambda/functionUrl:FunctionUrl"
 PERMISSION = "aws:lambda/permission:Permission"
 HTTP_API = "aws:apigatewayv2/api:Api"
 KMS_KEY = "aws:kms/key:Key"
-PARTITIONS = {"dev": "aws", "eu-prod": "aws", "fedramp": "aws-us-gov"}
+# Per example stack: its partition and endpoint DNS suffix (botocore partitions.json).
+PARTITIONS = {
+    "dev": "aws",
+    "eu-prod": "aws",
+    "eu-sovereign": "aws-eusc",
+    "fedramp": "aws-us-gov",
+    "us-prod": "aws",
+}
+DNS_SUFFIXES = {"aws": "amazonaws.com", "aws-us-gov": "amazonaws.com", "aws-eusc": "amazonaws.eu"}
 
 
 def only(plan: Synthesis, type_token: str):
@@ -90,7 +98,8 @@ def test_role_policy_allows_exactly_what_the_coordinator_does(planned, stack):
     if kms_key:  # SSE-KMS stacks (eu-prod, fedramp); dev uses AES256
         expected["DecryptMezzanineThroughS3"] = ("kms:Decrypt", kms_key)
         condition = found["DecryptMezzanineThroughS3"]["Condition"]
-        assert condition == {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}}
+        via = f"s3.{region}.{DNS_SUFFIXES[partition]}"
+        assert condition == {"StringEquals": {"kms:ViaService": via}}
     assert set(found) == set(expected), f"{plan.stack}: {sorted(found)}"
     for sid, (action, resource) in expected.items():
         statement = found[sid]

@@ -16,6 +16,7 @@ from infra.residency import EU_REGIONS, GOVCLOUD_REGIONS, allowed_region
 from infra.review.plan import load_stack_config
 from infra.settings import SettingsError, StackSettings, load_settings
 from infra.validation import ArgsError, is_origin
+from tests.infra.conftest import EXAMPLE_STACKS
 
 
 def settings_for(stack: str = "eu-prod", **overrides: str | None) -> StackSettings:
@@ -35,7 +36,7 @@ def problems_of(stack: str = "eu-prod", **overrides: str | None) -> dict[str, st
     return {p.key: p.message for p in caught.value.problems}
 
 
-@pytest.mark.parametrize("stack", ["dev", "eu-prod", "fedramp"])
+@pytest.mark.parametrize("stack", EXAMPLE_STACKS)
 def test_example_stacks_are_valid(stack):
     settings = settings_for(stack)
     assert settings.delivery.jurisdiction is settings.jurisdiction
@@ -81,15 +82,20 @@ def test_default_stack_refuses_a_govcloud_region_by_accident():
         sorted(
             EU_REGIONS
             | GOVCLOUD_REGIONS
-            | {"us-east-1", "ap-south-1", "eu-west-2", "eu-central-2", "cn-north-1"}
+            | {"us-east-1", "us-west-2", "ap-south-1", "eu-west-2", "eu-central-2", "cn-north-1"}
+            | {"eusc-de-east-1"}
         )
     ),
 )
 def test_region_rule_matches_the_jurisdiction(jurisdiction, region):
     expected = {
-        Jurisdiction.EU: region in EU_REGIONS,
+        # The European Sovereign Cloud is in the EU (partitions.json: "AWS European Sovereign
+        # Cloud (Germany)").
+        Jurisdiction.EU: region in EU_REGIONS or region == "eusc-de-east-1",
         Jurisdiction.FEDRAMP: region in GOVCLOUD_REGIONS,
-        Jurisdiction.DEFAULT: not region.startswith(("us-gov-", "cn-")),
+        # The commercial partition's US regions in botocore's partitions.json.
+        Jurisdiction.US: region in {"us-east-1", "us-east-2", "us-west-1", "us-west-2"},
+        Jurisdiction.DEFAULT: not region.startswith(("us-gov-", "cn-", "eusc-")),
     }[jurisdiction]
     assert allowed_region(jurisdiction, region) is expected
 

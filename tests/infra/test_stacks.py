@@ -56,6 +56,8 @@ def test_every_r2_child_carries_the_bucket_jurisdiction(planned, stack):
         ("default", "0123456789abcdef0123456789abcdef.r2.cloudflarestorage.com"),
         ("eu", "0123456789abcdef0123456789abcdef.eu.r2.cloudflarestorage.com"),
         ("fedramp", "0123456789abcdef0123456789abcdef.fedramp.r2.cloudflarestorage.com"),
+        # Cloudflare changelog 2026-08-17 "R2 US jurisdiction".
+        ("us", "0123456789abcdef0123456789abcdef.us.r2.cloudflarestorage.com"),
     ],
 )
 def test_endpoint_per_jurisdiction(jurisdiction, host):
@@ -277,4 +279,5 @@ def test_given_kms_key_is_used_instead_of_creating_one(plan_with):
 
 
 def test_jurisdiction_values_match_the_enum():
-    assert {j.value for j in Jurisdiction} == {"default", "eu", "fedramp"}
+    # R2 data-location docs plus the changelog of 2026-08-17 (`us`).
+    assert {j.value for j in Jurisdiction} == {"default", "eu", "fedramp", "us"}

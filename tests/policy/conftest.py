@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +13,13 @@ import pytest
 from infra.review.plan import load_stack_config, plan_stack, render_json
 from infra.review.policy.view import StackView, view_from_plan
 
-EXAMPLE_STACKS = ("dev", "eu-prod", "fedramp")
+# Every Pulumi.<stack>.yaml in the project root is an example stack.
+EXAMPLE_STACKS = tuple(
+    sorted(
+        p.name[len("Pulumi.") : -len(".yaml")]
+        for p in Path(__file__).resolve().parents[2].glob("Pulumi.*.yaml")
+    )
+)
 PlanDoc = dict[str, Any]
 
 
