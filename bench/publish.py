@@ -22,7 +22,8 @@ fresh prefixes:
 Both use the same concurrency (default 10, the CLI's ``max_concurrent_requests``). The two
 alternate within each round, and which goes first alternates between rounds. Every object of
 every round is checked afterwards (count and ETag per key). Prints MiB/s per side (median and
-min-max), the ratio of medians and the median of per-round ratios; asserts no timing.
+min-max), this process's CPU seconds per round (the client's side excludes the coordinator's
+process), the ratio of medians and the median of per-round ratios; asserts no timing.
 """
 
 from __future__ import annotations
@@ -180,16 +181,19 @@ def main() -> None:
         )
         env = _environment(store, admin_key, token_key)
         times: dict[str, list[float]] = {"client": [], "boto3": []}
+        cpu: dict[str, list[float]] = {"client": [], "boto3": []}
         with coordinator_process(env, tmp / "coordinator.log") as (base, _pid):
             run_client(base, admin_key, ladder, args.concurrency, tmp)  # warm-up, not counted
             run_boto3(s3, ladder, args.concurrency)
             for round_number in range(args.rounds):
                 order = ("client", "boto3") if round_number % 2 == 0 else ("boto3", "client")
                 for side in order:
+                    cpu_before = time.process_time()
                     if side == "client":
                         elapsed, prefix = run_client(base, admin_key, ladder, args.concurrency, tmp)
                     else:
                         elapsed, prefix = run_boto3(s3, ladder, args.concurrency)
+                    cpu[side].append(time.process_time() - cpu_before)
                     check(s3, prefix, ladder)
                     times[side].append(elapsed)
 
@@ -204,6 +208,7 @@ def main() -> None:
             side: {"median": statistics.median(v), "min": min(v), "max": max(v), "all": v}
             for side, v in rates.items()
         },
+        "cpu_s": {side: statistics.median(v) for side, v in cpu.items()},
         "ratio_of_medians": statistics.median(rates["client"]) / statistics.median(rates["boto3"]),
         "median_round_ratio": statistics.median(ratios),
         "round_ratios": ratios,
@@ -212,7 +217,8 @@ def main() -> None:
         figures = result["mib_s"][side]
         print(
             f"  {side:<7} {figures['median']:7.1f} MiB/s median "
-            f"(min {figures['min']:.1f}, max {figures['max']:.1f})"
+            f"(min {figures['min']:.1f}, max {figures['max']:.1f}); "
+            f"this process's CPU {result['cpu_s'][side]:.2f} s a round (median)"
         )
     print(
         f"  client / boto3: {result['ratio_of_medians']:.2f}x (ratio of medians); "

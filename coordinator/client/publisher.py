@@ -23,6 +23,7 @@ References: docs/coordinator.md (Multipart); RFC 8216 and ISO/IEC 23009-1 via ``
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed, wait
@@ -111,7 +112,7 @@ class PublishSummary:
 @dataclass(slots=True)
 class _Local:
     size: int
-    md5: str
+    md5: str | None  # hex; None until hashed (a small file is hashed as it is sent)
 
 
 @dataclass(slots=True)
@@ -155,8 +156,16 @@ class Publisher:
         ladder = scan_ladder(root, exclude=[journal.path])
         summary = PublishSummary(job_id=self.api.job_id, external_references=list(ladder.external))
         with ThreadPoolExecutor(max_workers=self.options.concurrency) as pool:
-            hashed = pool.map(lambda p: self._local(root, p), ladder.files)
-            local = dict(zip(ladder.files, hashed, strict=True))
+            threshold = self.options.multipart_threshold
+            known = set(journal.stored) | set(journal.uploads)
+
+            def inspect(path: str) -> _Local:
+                # A small file no run has recorded is hashed as it is sent, not twice.
+                size = (root / path).stat().st_size
+                hashed = path in known or size >= threshold
+                return _Local(size=size, md5=md5_of_file(root / path) if hashed else None)
+
+            local = dict(zip(ladder.files, pool.map(inspect, ladder.files), strict=True))
             summary.files = len(ladder.files)
             summary.bytes = sum(info.size for info in local.values())
             already = [p for p in ladder.files if journal.done(p, **_key(local[p])) is not None]
@@ -179,11 +188,6 @@ class Publisher:
             )
         return summary
 
-    @staticmethod
-    def _local(root: Path, path: str) -> _Local:
-        full = root / path
-        return _Local(size=full.stat().st_size, md5=md5_of_file(full))
-
     # -- one wave -------------------------------------------------------------------------------
 
     def _wave(
@@ -199,6 +203,13 @@ class Publisher:
         small = [p for p in todo if local[p].size < threshold]
         large = [p for p in todo if local[p].size >= threshold]
         futures: list[Future[None]] = []
+        # Large files first: their parts are the longest pole, so they start before the queue
+        # of small files rather than after it.
+        uploads = []
+        for path in large:
+            upload, parts = self._start_multipart(path, local[path], journal, summary)
+            uploads.append(upload)
+            futures.extend(self._submit_parts(pool, root, upload, parts, summary))
         for start in range(0, len(small), OUTPUTS_PER_CALL):
             batch = small[start : start + OUTPUTS_PER_CALL]
             for signed in self.api.outputs([_declare(p) for p in batch]):
@@ -206,11 +217,6 @@ class Publisher:
                 futures.append(
                     pool.submit(self._put_file, root, path, signed, local[path], journal, summary)
                 )
-        uploads = []
-        for path in large:
-            upload, parts = self._start_multipart(path, local[path], journal, summary)
-            uploads.append(upload)
-            futures.extend(self._submit_parts(pool, root, upload, parts, summary))
         _wait(futures)
         for upload in uploads:
             self._finish_multipart(pool, root, upload, local[upload.path], journal, summary)
@@ -225,8 +231,10 @@ class Publisher:
         summary: PublishSummary,
     ) -> None:
         data = (root / path).read_bytes()
-        if len(data) != info.size:
+        digest = hashlib.md5(data, usedforsecurity=False)
+        if len(data) != info.size or info.md5 not in (None, digest.hexdigest()):
             raise PublishError(f"{path} changed while publishing; publish again")
+        info.md5 = digest.hexdigest()
         for fresh in (False, True):
             headers = dict(signed["headers"])
             rule = cache_control(
@@ -237,7 +245,9 @@ class Publisher:
             if rule is not None:
                 headers["Cache-Control"] = rule
             try:
-                result = self.transfer.put(signed["url"], data, headers=headers, what=path)
+                result = self.transfer.put(
+                    signed["url"], data, headers=headers, what=path, md5=digest.digest()
+                )
             except UrlExpired:
                 if fresh:
                     raise
@@ -255,7 +265,7 @@ class Publisher:
     def _start_multipart(
         self, path: str, info: _Local, journal: Journal, summary: PublishSummary
     ) -> tuple[_Upload, list[Mapping[str, Any]]]:
-        upload_id = journal.upload_of(path, size=info.size, md5=info.md5)
+        upload_id = journal.upload_of(path, size=info.size, md5=_hashed(info))
         if upload_id is not None:
             try:
                 status = self.api.multipart_status(upload_id, path=path, size=info.size)
@@ -268,7 +278,7 @@ class Publisher:
                 return _upload_from(path, upload_id, status), list(status["parts"])
         answer = self.api.create_multipart(path, size=info.size, content_type=content_type(path))
         upload_id = str(answer["upload_id"])
-        journal.record_upload(path, size=info.size, md5=info.md5, upload_id=upload_id)
+        journal.record_upload(path, size=info.size, md5=_hashed(info), upload_id=upload_id)
         summary.multipart_files += 1
         return _upload_from(path, upload_id, answer), list(answer["parts"])
 
@@ -352,7 +362,7 @@ class Publisher:
                     f"{upload.path}: the completed object's ETag {etag} is not {expected}, "
                     "the ETag of the parts sent"
                 )
-            journal.record_stored(upload.path, size=info.size, md5=info.md5, etag=etag)
+            journal.record_stored(upload.path, size=info.size, md5=_hashed(info), etag=etag)
             with self._lock:
                 summary.uploaded_files += 1
             return
@@ -394,8 +404,14 @@ class Publisher:
         return known
 
 
+def _hashed(info: _Local) -> str:
+    if info.md5 is None:  # a bug, not an input: files sent by multipart are hashed up front
+        raise RuntimeError("a multipart file was not hashed before its upload")
+    return info.md5
+
+
 def _key(info: _Local) -> dict[str, Any]:
-    return {"size": info.size, "md5": info.md5}
+    return {"size": info.size, "md5": info.md5 or ""}  # unhashed: not recorded as stored
 
 
 def _declare(path: str) -> dict[str, str]:

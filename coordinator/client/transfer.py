@@ -110,12 +110,21 @@ class Transfer:
             self._client.close()
 
     def put(
-        self, url: str, data: bytes, *, headers: Mapping[str, str] | None = None, what: str
+        self,
+        url: str,
+        data: bytes,
+        *,
+        headers: Mapping[str, str] | None = None,
+        what: str,
+        md5: bytes | None = None,
     ) -> PutResult:
-        """PUT ``data`` to ``url`` with ``headers`` and Content-MD5; the store's MD5 ETag."""
-        digest = hashlib.md5(data, usedforsecurity=False)
-        expected = digest.hexdigest()
-        sent = {**(headers or {}), "Content-MD5": base64.b64encode(digest.digest()).decode()}
+        """PUT ``data`` to ``url`` with ``headers`` and Content-MD5; the store's MD5 ETag.
+
+        ``md5`` is the data's binary MD5 when the caller has it already.
+        """
+        md5 = md5 or hashlib.md5(data, usedforsecurity=False).digest()
+        expected = md5.hex()
+        sent = {**(headers or {}), "Content-MD5": base64.b64encode(md5).decode()}
         policy = self.retry
         problem = "no attempt made"
         for attempt in range(1, policy.attempts + 1):
