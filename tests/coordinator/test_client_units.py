@@ -211,15 +211,6 @@ def test_cache_control_matches_the_edge_rules() -> None:
     assert cache_control("poster.jpg") is None
 
 
-def test_the_edge_rules_and_the_client_share_one_source() -> None:
-    import coordinator.delivery_rules as rules
-    from infra.components import edge
-
-    assert edge.MEDIA_EXTENSIONS is rules.MEDIA_EXTENSIONS
-    assert edge.MANIFEST_EXTENSIONS is rules.MANIFEST_EXTENSIONS
-    assert edge.ONE_YEAR is rules.ONE_YEAR
-
-
 # -- the coordinator API ------------------------------------------------------------------------
 
 
