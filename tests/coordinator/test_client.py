@@ -26,7 +26,14 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import httpx
 import pytest
 
-from coordinator.client import CoordinatorApi, Journal, Publisher, PublishOptions, Transfer
+from coordinator.client import (
+    CoordinatorApi,
+    CoordinatorRefused,
+    Journal,
+    Publisher,
+    PublishOptions,
+    Transfer,
+)
 from coordinator.client.api import RetryPolicy
 
 from .conftest import DELIVERY_BUCKET, Job
@@ -374,3 +381,67 @@ def test_the_command_fails_clearly_on_a_refused_token(
     )  # fmt: skip
     assert result.returncode == 1
     assert "401" in result.stderr and forged not in result.stderr
+
+
+class CoordinatorFaults(httpx.BaseTransport):
+    """Wraps the worker's connection to the coordinator and tampers with complete calls:
+    ``lose`` forwards the first one and then loses its answer (a timeout); ``answer`` replaces
+    the first one's answer without forwarding it."""
+
+    def __init__(self, *, lose: bool = False, answer: httpx.Response | None = None) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.lose = lose
+        self.answer = answer
+        self.completes = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/complete"):
+            self.completes += 1
+            if self.completes == 1 and self.answer is not None:
+                return self.answer
+            if self.completes == 1 and self.lose:
+                self.inner.handle_request(request).read()
+                raise httpx.ReadTimeout("answer lost", request=request)
+        return self.inner.handle_request(request)
+
+
+def _publish_through(served: str, job: Job, root: Path, faults: CoordinatorFaults) -> Any:
+    fast = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05)
+    client = httpx.Client(transport=faults, timeout=30)
+    with CoordinatorApi(
+        served, job_id=job.job_id, token=job.token, client=client, retry=fast
+    ) as api:
+        transfer = Transfer(client=httpx.Client(timeout=30), retry=fast)
+        publisher = Publisher(api=api, transfer=transfer)
+        return publisher.publish(root, journal=Journal(root / ".state.jsonl", job_id=job.job_id))
+
+
+def test_a_complete_whose_answer_was_lost_is_retried_and_409_already_completed_is_success(
+    served: str, job: Job, ladder: SampleLadder, s3: Any
+) -> None:
+    faults = CoordinatorFaults(lose=True)
+    summary = _publish_through(served, job, ladder.root, faults)
+    assert faults.completes == 2  # the retry heard 409 already_completed (docs/coordinator.md)
+    assert summary.verified == summary.files
+    body = s3.get_object(Bucket=DELIVERY_BUCKET, Key=job.prefix + "download/movie.mp4")["Body"]
+    assert body.read() == ladder.files["download/movie.mp4"]
+
+
+def test_a_409_about_the_parts_is_repaired_through_the_status_route(
+    served: str, job: Job, ladder: SampleLadder
+) -> None:
+    mismatch = {"error": {"code": "parts_mismatch", "message": "part 2 has the wrong size"}}
+    faults = CoordinatorFaults(answer=httpx.Response(409, json=mismatch))
+    summary = _publish_through(served, job, ladder.root, faults)
+    assert faults.completes == 2 and summary.verified == summary.files
+
+
+def test_an_unknown_refusal_of_complete_stops_the_publish_with_its_code(
+    served: str, job: Job, ladder: SampleLadder
+) -> None:
+    novel = {"error": {"code": "brand_new_rule", "message": "no"}}
+    faults = CoordinatorFaults(answer=httpx.Response(422, json=novel))
+    with pytest.raises(CoordinatorRefused) as refused:
+        _publish_through(served, job, ladder.root, faults)
+    assert (refused.value.status, refused.value.code) == (422, "brand_new_rule")
+    assert "complete multipart" in str(refused.value)
