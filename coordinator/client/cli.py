@@ -52,19 +52,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def _progress(enabled: bool) -> tuple[Any, Any]:
-    """(bar, on_start) for a tqdm bar on stderr; (None, None) when disabled."""
-    if not enabled:
-        return None, None
-    from tqdm import tqdm  # only a worker at a terminal pays for it
+class _Progress:
+    """A tqdm bar of bytes on stderr, made once the total is known (a worker at a terminal)."""
 
-    bar = tqdm(total=0, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr)
+    def __init__(self) -> None:
+        self.bar: Any = None
 
-    def start(total: int, done: int) -> None:
-        bar.total = total
-        bar.update(done)
+    def start(self, total: int, done: int) -> None:
+        from tqdm import tqdm  # only a worker at a terminal pays for it
 
-    return bar, start
+        self.bar = tqdm(
+            total=total, initial=done, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr
+        )
+
+    def advance(self, count: int) -> None:
+        if self.bar is not None:
+            self.bar.update(count)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -89,13 +96,16 @@ def run(args: argparse.Namespace) -> int:
         print(f"publish: {exc}", file=sys.stderr)
         return 2
     root: Path = args.directory
-    bar, on_start = _progress(sys.stdout.isatty() and not args.no_progress and not args.json)
-    transfer = Transfer(on_bytes=bar.update if bar is not None else None)
+    shown = sys.stdout.isatty() and not args.no_progress and not args.json
+    progress = _Progress() if shown else None
+    transfer = Transfer(on_bytes=progress.advance if progress is not None else None)
     try:
         journal = Journal(args.state or root / DEFAULT_NAME, job_id=args.job)
         with CoordinatorApi(args.coordinator, job_id=args.job, token=token) as api:
             publisher = Publisher(api=api, transfer=transfer, options=options)
-            summary = publisher.publish(root, journal=journal, on_start=on_start)
+            summary = publisher.publish(
+                root, journal=journal, on_start=progress.start if progress is not None else None
+            )
     except LadderError as exc:
         print(f"publish: not a publishable ladder: {exc}", file=sys.stderr)
         return 2
@@ -110,8 +120,8 @@ def run(args: argparse.Namespace) -> int:
         return 1
     finally:
         transfer.close()
-        if bar is not None:
-            bar.close()
+        if progress is not None:
+            progress.close()
     if args.json:
         print(json.dumps(summary.as_json(), sort_keys=True))
     else:

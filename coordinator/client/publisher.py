@@ -35,7 +35,7 @@ from typing import Any
 from ..delivery_rules import DEFAULT_MANIFEST_TTL, ONE_YEAR
 from ..multipart import multipart_etag
 from .api import CoordinatorApi, CoordinatorRefused
-from .journal import Journal
+from .journal import DEFAULT_NAME, Journal
 from .ladder import scan_ladder
 from .media import cache_control, content_type
 from .transfer import Transfer, UrlExpired, md5_of_file, read_range
@@ -153,7 +153,8 @@ class Publisher:
     ) -> PublishSummary:
         """Publish ``root``; ``on_start(total_bytes, already_stored_bytes)`` sets up progress."""
         started = self.clock()
-        ladder = scan_ladder(root, exclude=[journal.path])
+        # The journal is the worker's own record, never published (nor one left by another run).
+        ladder = scan_ladder(root, exclude=[journal.path, root / DEFAULT_NAME])
         summary = PublishSummary(job_id=self.api.job_id, external_references=list(ladder.external))
         with ThreadPoolExecutor(max_workers=self.options.concurrency) as pool:
             threshold = self.options.multipart_threshold

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import select
 import subprocess
 import sys
 import threading
@@ -381,6 +382,45 @@ def test_the_command_fails_clearly_on_a_refused_token(
     )  # fmt: skip
     assert result.returncode == 1
     assert "401" in result.stderr and forged not in result.stderr
+    assert "%|" not in result.stderr, "no progress bar when stdout is not a terminal"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
+def test_the_command_shows_a_progress_bar_on_a_terminal(
+    served: str, job: Job, tmp_path: Path, cli_env: Callable[[str], dict[str, str]]
+) -> None:
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    small = build_ladder(tmp_path / "tty", big=6 * MiB)
+    leader, follower = pty.openpty()
+    # rows, columns: a pseudo-terminal starts 0 x 0, and a bar 0 columns wide prints nothing
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "coordinator", "publish", "--coordinator", served,
+         "--job", job.job_id, str(small.root)],
+        cwd=REPO, env=cli_env(job.token), stdout=follower, stderr=follower,
+    )  # fmt: skip
+    os.close(follower)
+    seen = b""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # until the child closes the terminal (EOF, or EIO)
+        ready, _, _ = select.select([leader], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            break
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(leader)
+    assert process.wait(timeout=60) == 0, seen.decode(errors="replace")
+    text = seen.decode(errors="replace")
+    assert "100%|" in text and "published" in text
 
 
 class CoordinatorFaults(httpx.BaseTransport):
