@@ -41,7 +41,8 @@ from .conftest import DELIVERY_BUCKET, Job
 
 REPO = Path(__file__).resolve().parents[2]
 MiB = 1024 * 1024
-BIG = 12 * MiB + 4321  # the coordinator cuts it into 5 MiB, 5 MiB and a tail: 3 parts
+THRESHOLD = 5 * MiB  # the client's smallest multipart threshold (R2's smallest part)
+BIG = 5 * MiB + 4321  # the coordinator cuts it into 5 MiB and a tail: 2 parts
 
 # From the sources named in the module docstring.
 HLS_TYPE = "application/vnd.apple.mpegurl"  # RFC 8216 section 4
@@ -220,7 +221,8 @@ def _publish(
     fast = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05)
     with CoordinatorApi(served, job_id=job.job_id, token=job.token, retry=fast) as api:
         transfer = Transfer(client=httpx.Client(transport=transport, timeout=30), retry=fast)
-        publisher = Publisher(api=api, transfer=transfer, options=PublishOptions(**options))
+        chosen = PublishOptions(**{"multipart_threshold": THRESHOLD, **options})
+        publisher = Publisher(api=api, transfer=transfer, options=chosen)
         return publisher.publish(root, journal=Journal(root / ".state.jsonl", job_id=job.job_id))
 
 
@@ -233,7 +235,7 @@ def _units(ladder: SampleLadder) -> set[tuple[str, int | None]]:
     """What the store must see once: a PUT per small file, a PUT per part of the big one."""
     units: set[tuple[str, int | None]] = set()
     for path, data in ladder.files.items():
-        if len(data) >= 8 * MiB:
+        if len(data) >= THRESHOLD:
             units |= {(path, n) for n in range(1, -(-len(data) // (5 * MiB)) + 1)}
         else:
             units.add((path, None))
@@ -344,7 +346,7 @@ def cli_env() -> Iterator[Callable[[str], dict[str, str]]]:
 def test_the_command_publishes_and_prints_a_json_summary_without_secrets(
     served: str, job: Job, tmp_path: Path, cli_env: Callable[[str], dict[str, str]]
 ) -> None:
-    small = build_ladder(tmp_path / "small", big=6 * MiB)
+    small = build_ladder(tmp_path / "small", big=4 * MiB)
     result = subprocess.run(
         [sys.executable, "-m", "coordinator", "publish", "--coordinator", served,
          "--job", job.job_id, "--json", str(small.root)],
@@ -394,7 +396,7 @@ def test_the_command_shows_a_progress_bar_on_a_terminal(
     import struct
     import termios
 
-    small = build_ladder(tmp_path / "tty", big=6 * MiB)
+    small = build_ladder(tmp_path / "tty", big=4 * MiB)
     leader, follower = pty.openpty()
     # rows, columns: a pseudo-terminal starts 0 x 0, and a bar 0 columns wide prints nothing
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
@@ -452,7 +454,8 @@ def _publish_through(served: str, job: Job, root: Path, faults: CoordinatorFault
         served, job_id=job.job_id, token=job.token, client=client, retry=fast
     ) as api:
         transfer = Transfer(client=httpx.Client(timeout=30), retry=fast)
-        publisher = Publisher(api=api, transfer=transfer)
+        options = PublishOptions(multipart_threshold=THRESHOLD)
+        publisher = Publisher(api=api, transfer=transfer, options=options)
         return publisher.publish(root, journal=Journal(root / ".state.jsonl", job_id=job.job_id))
 
 
