@@ -317,11 +317,14 @@ def resolve(manifest: str, uri: str) -> str | None:
         raise LadderError(f"{manifest}: an empty URI names no file")
     if path.startswith("/"):
         raise LadderError(
-            f"{manifest}: root-relative URI {uri[:200]!r} cannot be checked; use a relative one"
+            f"{manifest}: root-relative URI {parts.path[:200]!r} cannot be checked; "
+            "use a relative one"
         )
     joined = posixpath.normpath(posixpath.join(posixpath.dirname(manifest), path))
     if joined == ".." or joined.startswith("../"):
-        raise LadderError(f"{manifest}: URI {uri[:200]!r} climbs out of the ladder directory")
+        raise LadderError(
+            f"{manifest}: URI {parts.path[:200]!r} climbs out of the ladder directory"
+        )
     return joined
 
 

@@ -38,7 +38,7 @@ from .api import CoordinatorApi, CoordinatorRefused
 from .journal import DEFAULT_NAME, Journal
 from .ladder import scan_ladder
 from .media import cache_control, content_type
-from .transfer import Transfer, UrlExpired, md5_of_file, read_range
+from .transfer import Transfer, UrlExpired, md5_of_file, read_range, redact
 
 __all__ = ["PublishError", "PublishOptions", "PublishSummary", "Publisher"]
 
@@ -155,7 +155,9 @@ class Publisher:
         started = self.clock()
         # The journal is the worker's own record, never published (nor one left by another run).
         ladder = scan_ladder(root, exclude=[journal.path, root / DEFAULT_NAME])
-        summary = PublishSummary(job_id=self.api.job_id, external_references=list(ladder.external))
+        # Query strings of external URLs may carry tokens (signed key URLs): never echo them.
+        external = sorted({redact(uri) for uri in ladder.external})
+        summary = PublishSummary(job_id=self.api.job_id, external_references=external)
         with ThreadPoolExecutor(max_workers=self.options.concurrency) as pool:
             threshold = self.options.multipart_threshold
             known = set(journal.stored) | set(journal.uploads)

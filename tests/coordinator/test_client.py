@@ -107,6 +107,8 @@ def build_ladder(root: Path, *, big: int = BIG) -> SampleLadder:
         b'#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="a",NAME="en",URI="audio/index.m3u8"\n'
         b'#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="s",NAME="English, CC",URI="subs/index.m3u8"\n'
         b'#EXT-X-KEY:METHOD=AES-128,URI="https://keys.example.com/k1"\n'
+        b'#EXT-X-SESSION-DATA:DATA-ID="com.example.chapters",'
+        b'URI="https://cdn.example.com/c.json?sig=s3cr3t"\n'
         b'#EXT-X-STREAM-INF:BANDWIDTH=800000,AUDIO="a",SUBTITLES="s"\n360p/index.m3u8\n'
         b'#EXT-X-STREAM-INF:BANDWIDTH=2500000,AUDIO="a",SUBTITLES="s"\n720p/index.m3u8\n'
         b'#EXT-X-STREAM-INF:BANDWIDTH=5000000,AUDIO="a",SUBTITLES="s"\n1080p/index.m3u8\n'
@@ -357,8 +359,9 @@ def test_the_command_publishes_and_prints_a_json_summary_without_secrets(
     assert summary["ok"] is True
     assert summary["files"] == summary["verified"] == len(small.files)
     assert summary["waves"] == [len(small.files) - len(small.names), len(small.names) - 1, 1]
+    assert summary["external_references"] == ["https://cdn.example.com/c.json?…"]
     output = result.stdout + result.stderr
-    assert job.token not in output and "X-Amz-Signature" not in output
+    assert job.token not in output and "X-Amz-Signature" not in output and "s3cr3t" not in output
 
 
 def test_the_command_wants_the_token_from_the_environment(

@@ -169,6 +169,13 @@ def test_a_manifest_that_would_break_for_a_player_is_refused(
         scan_ladder(tmp_path / "d")
 
 
+def test_a_refusal_never_quotes_a_uris_query_string(tmp_path: Path) -> None:
+    _write(tmp_path / "d", {"index.m3u8": "#EXTM3U\n#EXTINF:4,\n/abs/seg.ts?token=s3cr3t\n"})
+    with pytest.raises(LadderError) as refused:
+        scan_ladder(tmp_path / "d")
+    assert "/abs/seg.ts" in str(refused.value) and "s3cr3t" not in str(refused.value)
+
+
 def test_manifests_naming_each_other_in_a_cycle_are_refused(tmp_path: Path) -> None:
     _write(
         tmp_path,
