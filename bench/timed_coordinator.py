@@ -141,7 +141,9 @@ def serve_coordinator(port: int) -> None:
         make = store.client
         return replace(store, client=lambda: _TimedClient(make()))
 
-    broker = Broker(mezzanine=timed(plain.mezzanine), delivery=timed(plain.delivery))
+    broker = Broker(
+        mezzanine=timed(plain.mezzanine), delivery=timed(plain.delivery), handles=plain.handles
+    )
     app = _Timing(create_app(settings, broker=broker))
     uvicorn.run(
         app,

@@ -42,7 +42,24 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"configuration: {exc}", file=sys.stderr)
         return 2
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, server_header=False)
+    import logging
+
+    from .httpio import SERVER_LIMITS
+
+    # The app's own JSON access line (coordinator/access_log.py) replaces uvicorn's, which
+    # would print the query string.
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+
+    # For local work and the demo, on loopback; production is Lambda behind a function URL or
+    # API Gateway, which own the client connection (README, "The coordinator").
+    uvicorn.run(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        server_header=False,
+        access_log=False,
+        **SERVER_LIMITS,
+    )
     return 0
 
 

@@ -26,6 +26,7 @@ import re
 from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
+from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -34,10 +35,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from .access_log import AccessLog
 from .broker import Broker, OutputFile
 from .config import Settings, StoreSettings
 from .errors import CoordinatorError, InvalidInput, NotFound, Unauthenticated
+from .handles import UploadHandles
 from .httpio import (
+    ALWAYS_HEADERS,
     bearer_token,
     coordinator_error_response,
     error_response,
@@ -47,7 +51,7 @@ from .httpio import (
 from .keys import validate_key, validate_prefix
 from .s3client import LazyClient
 from .sigv4 import MAX_EXPIRES
-from .store import Store
+from .store import DEFAULT_STORE_BUDGET_SECONDS, Store, store_budget
 from .tokens import JobScope, TokenCodec, new_job_id
 
 __all__ = ["DEFAULT_JOB_TTL", "MAX_FILES_PER_REQUEST", "build_broker", "create_app"]
@@ -92,14 +96,29 @@ def build_broker(settings: Settings, **client_options: Any) -> Broker:
             max_expires=s.max_expires,
         )
 
-    return Broker(mezzanine=store(settings.mezzanine), delivery=store(settings.delivery))
+    return Broker(
+        mezzanine=store(settings.mezzanine),
+        delivery=store(settings.delivery),
+        handles=UploadHandles(settings.token_keys, signing_kid=settings.signing_kid),
+    )
 
 
 def create_app(
-    settings: Settings, *, clock: Clock | None = None, broker: Broker | None = None
-) -> Starlette:
-    """The ASGI app. ``clock`` (timezone-aware UTC) and ``broker`` are injectable for tests."""
-    api = _Api(settings, clock=clock or _utc_now, broker=broker or build_broker(settings))
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    broker: Broker | None = None,
+    store_budget_seconds: float = DEFAULT_STORE_BUDGET_SECONDS,
+) -> AccessLog:
+    """The ASGI app: Starlette, wrapped in the access log. ``clock`` (timezone-aware UTC) and
+    ``broker`` are injectable for tests; ``store_budget_seconds`` bounds the time one request
+    spends in store calls, in all."""
+    api = _Api(
+        settings,
+        clock=clock or _utc_now,
+        broker=broker or build_broker(settings),
+        store_budget_seconds=store_budget_seconds,
+    )
     jobs = "/v1/jobs/{job_id}"
     routes = [
         Route("/healthz", api.healthz, methods=["GET"]),
@@ -109,11 +128,12 @@ def create_app(
         Route(f"{jobs}/inputs", api.inputs, methods=["POST"]),
         Route(f"{jobs}/outputs", api.outputs, methods=["POST"]),
         Route(f"{jobs}/multipart", api.create_multipart, methods=["POST"]),
-        Route(f"{jobs}/multipart/{{upload_id}}", api.multipart_status, methods=["GET"]),
-        Route(f"{jobs}/multipart/{{upload_id}}", api.abort_multipart, methods=["DELETE"]),
+        # One Route a path, all its methods: Starlette builds a 405's Allow from the first
+        # route whose path matches, so two Routes on one path answered "Allow: GET, HEAD".
+        Route(f"{jobs}/multipart/{{upload_id}}", api.multipart_upload, methods=["GET", "DELETE"]),
         Route(f"{jobs}/multipart/{{upload_id}}/complete", api.complete_multipart, methods=["POST"]),
     ]
-    return Starlette(
+    app = Starlette(
         routes=routes,
         exception_handlers={
             CoordinatorError: _coordinator_error,
@@ -121,6 +141,7 @@ def create_app(
             Exception: _internal_error,
         },
     )
+    return AccessLog(app)
 
 
 # -- error rendering ------------------------------------------------------------------------
@@ -166,10 +187,30 @@ def _seconds(value: object, name: str, *, high: int) -> int:
     return value
 
 
+def _query_items(request: Request) -> list[tuple[str, str]]:
+    """The query string's items, decoded strictly: Starlette turns invalid UTF-8 into U+FFFD,
+    which would then pass as a key; a body with the same bytes is a 400, so is this."""
+    raw = request.scope.get("query_string", b"").decode("latin-1")
+    try:
+        return parse_qsl(raw, keep_blank_values=True, encoding="utf-8", errors="strict")
+    except UnicodeDecodeError:
+        raise InvalidInput("the query string is not valid UTF-8", code="invalid_query") from None
+
+
+def _no_query(request: Request) -> None:
+    """POST routes take their input from the body only: a query parameter is refused, not
+    ignored (a client that thinks it set ``expires_in`` there must hear that it did not)."""
+    if request.scope.get("query_string"):
+        raise InvalidInput(
+            "this route takes no query parameters; send them in the JSON body",
+            code="invalid_query",
+        )
+
+
 def _query(
     request: Request, *, required: Collection[str], optional: Collection[str] = ()
 ) -> dict[str, str]:
-    items = request.query_params.multi_items()
+    items = _query_items(request)
     names = [name for name, _ in items]
     if len(names) != len(set(names)):
         raise InvalidInput("a query parameter is repeated", code="invalid_query")
@@ -187,7 +228,10 @@ def _whole_number(raw: str, name: str) -> int:
 class _Api:
     """The handlers, sharing the verified-once-built token keys, the broker and the clock."""
 
-    def __init__(self, settings: Settings, *, clock: Clock, broker: Broker) -> None:
+    def __init__(
+        self, settings: Settings, *, clock: Clock, broker: Broker, store_budget_seconds: float
+    ) -> None:
+        self.store_budget_seconds = store_budget_seconds
         self.settings = settings
         self.clock = clock
         self.broker = broker
@@ -211,6 +255,11 @@ class _Api:
             return self.settings.default_expires_in
         return _seconds(value, "expires_in", high=MAX_EXPIRES)
 
+    async def _in_store(self, work: Callable[..., Any], *args: Any) -> Any:
+        """``work`` (blocking store calls) in the thread pool, within the request's budget."""
+        with store_budget(self.store_budget_seconds):
+            return await run_in_threadpool(work, *args)
+
     # -- routes ---------------------------------------------------------------------------------
 
     async def healthz(self, request: Request) -> Response:
@@ -223,6 +272,7 @@ class _Api:
 
     async def create_job(self, request: Request) -> Response:
         self._require_admin(request)
+        _no_query(request)
         body = await read_json_object(request)
         _only(body, required=("mezzanine_key", "output_prefix"), optional=("ttl_seconds",))
         key = validate_key(body["mezzanine_key"], what="mezzanine_key")
@@ -231,7 +281,7 @@ class _Api:
         ttl = _seconds(
             body.get("ttl_seconds", min(DEFAULT_JOB_TTL, high)), "ttl_seconds", high=high
         )
-        await run_in_threadpool(self.broker.check_mezzanine, key)
+        await self._in_store(self.broker.check_mezzanine, key)
         now = self.clock().replace(microsecond=0)
         scope = JobScope(
             job_id=new_job_id(),
@@ -255,6 +305,7 @@ class _Api:
         # The app server that decides who may watch asks, with the admin key; viewers and
         # workers never hold a credential that mints URLs (docs/coordinator.md).
         self._require_admin(request)
+        _no_query(request)
         signer = self.settings.playback
         if signer is None:
             raise NotFound(
@@ -293,6 +344,7 @@ class _Api:
 
     async def inputs(self, request: Request) -> Response:
         scope = self._job_scope(request)
+        _no_query(request)
         body = await read_json_object(request, allow_empty=True)
         _only(body, required=(), optional=("expires_in",))
         urls, expires_at = self.broker.input_urls(
@@ -309,6 +361,7 @@ class _Api:
 
     async def outputs(self, request: Request) -> Response:
         scope = self._job_scope(request)
+        _no_query(request)
         body = await read_json_object(request)
         _only(body, required=("files",), optional=("expires_in",))
         files = body["files"]
@@ -347,10 +400,11 @@ class _Api:
 
     async def create_multipart(self, request: Request) -> Response:
         scope = self._job_scope(request)
+        _no_query(request)
         body = await read_json_object(request)
         _only(body, required=("path", "size", "content_type"), optional=("expires_in",))
         expires_in = self._expires_in(body.get("expires_in"))
-        upload = await run_in_threadpool(
+        upload = await self._in_store(
             lambda: self.broker.create_multipart(
                 scope,
                 path=body["path"],
@@ -373,6 +427,11 @@ class _Api:
             status=201,
         )
 
+    async def multipart_upload(self, request: Request) -> Response:
+        if request.method == "DELETE":
+            return await self.abort_multipart(request)
+        return await self.multipart_status(request)
+
     async def multipart_status(self, request: Request) -> Response:
         scope = self._job_scope(request)
         query = _query(request, required=("path", "size"), optional=("expires_in",))
@@ -380,7 +439,7 @@ class _Api:
         expires_in = self._expires_in(
             None if raw_expires is None else _whole_number(raw_expires, "expires_in")
         )
-        status = await run_in_threadpool(
+        status = await self._in_store(
             lambda: self.broker.multipart_status(
                 scope,
                 upload_id=request.path_params["upload_id"],
@@ -409,9 +468,10 @@ class _Api:
 
     async def complete_multipart(self, request: Request) -> Response:
         scope = self._job_scope(request)
+        _no_query(request)
         body = await read_json_object(request)
         _only(body, required=("path", "size", "parts"))
-        key, etag = await run_in_threadpool(
+        key, etag = await self._in_store(
             lambda: self.broker.complete_multipart(
                 scope,
                 upload_id=request.path_params["upload_id"],
@@ -425,9 +485,9 @@ class _Api:
     async def abort_multipart(self, request: Request) -> Response:
         scope = self._job_scope(request)
         query = _query(request, required=("path",))
-        await run_in_threadpool(
+        await self._in_store(
             lambda: self.broker.abort_multipart(
                 scope, upload_id=request.path_params["upload_id"], path=query["path"]
             )
         )
-        return Response(status_code=204, headers={"Cache-Control": "no-store"})
+        return Response(status_code=204, headers=ALWAYS_HEADERS)

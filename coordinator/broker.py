@@ -8,12 +8,23 @@ the multipart and HEAD calls go over the network.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from . import sigv4
-from .errors import Conflict, InvalidInput, NotFound, StoreUnavailable
+from .errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    StoreBadAnswer,
+    StoreIntegrity,
+    StoreUnavailable,
+)
+from .handles import UploadHandles
 from .keys import output_key, validate_content_type, validate_key
 from .multipart import (
     LIST_PARTS_PAGE,
@@ -152,11 +163,13 @@ class Broker:
     so the ``expires_at`` returned is exactly when the URLs stop working.
     """
 
-    __slots__ = ("delivery", "mezzanine")
+    __slots__ = ("_completing", "delivery", "handles", "mezzanine")
 
-    def __init__(self, *, mezzanine: Store, delivery: Store) -> None:
+    def __init__(self, *, mezzanine: Store, delivery: Store, handles: UploadHandles) -> None:
         self.mezzanine = mezzanine
         self.delivery = delivery
+        self.handles = handles
+        self._completing = _KeyedLocks()
 
     # -- inputs -------------------------------------------------------------------------------
 
@@ -232,14 +245,17 @@ class Broker:
         lifetime = self._lifetime(self.delivery, scope, now, expires_in)
         answer = call(self.delivery, "create_multipart_upload", Key=key, ContentType=content_type)
         upload_id = answer.get("UploadId")
-        if not isinstance(upload_id, str) or UPLOAD_ID.fullmatch(upload_id) is None:
+        handle = None
+        if isinstance(upload_id, str) and UPLOAD_ID.fullmatch(upload_id) is not None:
+            handle = self.handles.seal(job_id=scope.job_id, key=key, upload_id=upload_id)
+        if upload_id is None or handle is None:
             raise StoreUnavailable("the store returned an upload id this API cannot carry")
         numbers = range(1, min(plan.part_count, MAX_PART_URLS) + 1)
         return MultipartUpload(
-            upload_id=upload_id,
+            upload_id=handle,
             key=key,
             plan=plan,
-            parts=self._part_urls(key, upload_id, numbers, now=now, lifetime=lifetime),
+            parts=self._part_urls(key, str(upload_id), numbers, now=now, lifetime=lifetime),
             expires_at=now + timedelta(seconds=lifetime),
         )
 
@@ -260,25 +276,26 @@ class Broker:
         """
         now = _whole_seconds(now)
         key = output_key(scope.output_prefix, path)
-        upload_id = validate_upload_id(upload_id)
+        handle = validate_upload_id(upload_id)
+        store_id = self.handles.open(handle, job_id=scope.job_id, key=key)
         plan = plan_multipart(size)
         lifetime = self._lifetime(self.delivery, scope, now, expires_in)
         uploaded = [
             part
-            for part in self._list_parts(key, upload_id)
+            for part in self._list_parts(key, store_id)
             if part.part_number <= plan.part_count
             and part.size == plan.part_length(part.part_number)
         ]
         done = {part.part_number for part in uploaded}
         missing = [n for n in range(1, plan.part_count + 1) if n not in done]
         return MultipartStatus(
-            upload_id=upload_id,
+            upload_id=handle,
             key=key,
             plan=plan,
             uploaded=tuple(uploaded),
             missing_count=len(missing),
             parts=self._part_urls(
-                key, upload_id, missing[:MAX_PART_URLS], now=now, lifetime=lifetime
+                key, store_id, missing[:MAX_PART_URLS], now=now, lifetime=lifetime
             ),
             expires_at=now + timedelta(seconds=lifetime),
         )
@@ -294,51 +311,71 @@ class Broker:
     ) -> tuple[str, str]:
         """Complete with the worker's ETags: exactly parts 1..N of the plan, in order.
 
-        The count is checked against the declared size so that a worker cannot (by mistake)
-        complete a truncated object. Returns the object's key and ETag.
+        What is checked, so that no store's behaviour decides what a worker ends up with:
+
+        * before: the stored parts (ListParts) are exactly the plan's, each of the planned size
+          and with the ETag the worker names; otherwise ``Conflict`` (409, ``parts_mismatch``)
+          naming the parts to upload again, and nothing is completed. A truncated or short
+          object cannot be completed, by mistake or on purpose;
+        * one complete of an upload at a time in this process (the embedded store assembles
+          garbage when completes of one upload race; see docs/coordinator.md);
+        * after: the object's size (HEAD) is the declared size and its ETag the one the store
+          answered; otherwise ``StoreIntegrity`` (502).
 
         Completing twice (a retry after a lost answer, or two workers racing) does not complete
-        twice: the store no longer knows the upload, or refuses. If the object at the key is
-        exactly these parts (its multipart ETag and size), the answer is ``Conflict`` (409,
-        ``already_completed``), so the worker knows its object is safe; otherwise the store's
-        refusal stands (404, or 503 to retry). A complete that races another one still being
-        assembled may hear 404 or 503; its retry hears 409.
+        twice: the store no longer knows the upload. If the object at the key is exactly these
+        parts (its multipart ETag and size), the answer is ``Conflict`` (409,
+        ``already_completed``), so the worker knows its object is safe; otherwise 404.
         """
         key = output_key(scope.output_prefix, path)
-        upload_id = validate_upload_id(upload_id)
+        handle = validate_upload_id(upload_id)
+        store_id = self.handles.open(handle, job_id=scope.job_id, key=key)
         plan = plan_multipart(size)
         etags = checked_parts(parts, plan.part_count)
-        try:
-            answer = call(
-                self.delivery,
-                "complete_multipart_upload",
-                Key=key,
-                UploadId=upload_id,
-                MultipartUpload={
-                    "Parts": [{"PartNumber": n, "ETag": etag} for n, etag in enumerate(etags, 1)]
-                },
-            )
-        except (NotFound, StoreRefused):
-            etag = multipart_etag(etags)
-            if etag is not None and self._holds(key, etag=etag, size=plan.size):
-                raise Conflict(
-                    f"upload already completed: the object holds exactly these parts ({etag})",
-                    code="already_completed",
-                ) from None
-            raise
-        etag = answer.get("ETag")
-        if not isinstance(etag, str) or not etag:
-            # An empty or non-S3 200 (a proxy's page, a cut connection after S3's 200 and
-            # keep-alive whitespace) parses as {}: not proof of an object. Say 503; the retry
-            # completes it or finds it completed (409).
-            raise StoreUnavailable("the store's answer to complete_multipart_upload has no ETag")
+        with self._completing.hold(store_id):
+            try:
+                stored = {part.part_number: part for part in self._list_parts(key, store_id)}
+                _check_stored_parts(plan, etags, stored)
+                answer = call(
+                    self.delivery,
+                    "complete_multipart_upload",
+                    Key=key,
+                    UploadId=store_id,
+                    MultipartUpload={
+                        "Parts": [
+                            {"PartNumber": n, "ETag": etag} for n, etag in enumerate(etags, 1)
+                        ]
+                    },
+                )
+            except (NotFound, StoreRefused):
+                etag = multipart_etag(etags)
+                if etag is not None and self._holds(key, etag=etag, size=plan.size):
+                    raise Conflict(
+                        f"upload already completed: the object holds exactly these parts ({etag})",
+                        code="already_completed",
+                    ) from None
+                raise
+            etag = answer.get("ETag")
+            if not isinstance(etag, str) or not etag:
+                # An empty or non-S3 200 (a proxy's page, a cut connection after S3's 200 and
+                # keep-alive whitespace) parses as {}: not proof of an object. Say 503; the
+                # retry completes it or finds it completed (409).
+                raise StoreUnavailable(
+                    "the store's answer to complete_multipart_upload has no ETag"
+                )
+            if not self._holds(key, etag=etag.strip('"'), size=plan.size):
+                raise StoreIntegrity(
+                    f"the store completed the upload but the object at {key!r} is not "
+                    f"{plan.size} bytes with ETag {etag}: upload the file again",
+                    code="store_integrity",
+                )
         return key, etag
 
     def abort_multipart(self, scope: JobScope, *, upload_id: object, path: object) -> None:
         """Abort the upload; its stored parts are discarded."""
         key = output_key(scope.output_prefix, path)
-        upload_id = validate_upload_id(upload_id)
-        call(self.delivery, "abort_multipart_upload", Key=key, UploadId=upload_id)
+        store_id = self.handles.open(validate_upload_id(upload_id), job_id=scope.job_id, key=key)
+        call(self.delivery, "abort_multipart_upload", Key=key, UploadId=store_id)
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -389,16 +426,103 @@ class Broker:
                 MaxParts=LIST_PARTS_PAGE,
                 PartNumberMarker=marker,
             )
-            for part in page.get("Parts", []):
-                yield UploadedPart(
-                    part_number=int(part["PartNumber"]),
-                    etag=str(part["ETag"]),
-                    size=int(part["Size"]),
-                )
+            # A ListPartsResult always carries IsTruncated; an empty or foreign 200 (a proxy's
+            # page) parses as {} and must not read as "no parts stored".
+            if "IsTruncated" not in page and "UploadId" not in page:
+                raise StoreUnavailable("the store's answer to list_parts is not a part listing")
+            yield from (_uploaded_part(part) for part in _listed(page.get("Parts", [])))
             if not page.get("IsTruncated"):
                 return
-            marker = int(page.get("NextPartNumberMarker", 0))
+            marker = _store_int(page.get("NextPartNumberMarker", 0), "NextPartNumberMarker")
         raise StoreUnavailable("the store's part listing does not end")
+
+
+def _listed(value: object) -> list[Any]:
+    if not isinstance(value, list):
+        raise StoreBadAnswer("the store's part listing is malformed (Parts is not a list)")
+    return value
+
+
+def _store_int(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise StoreBadAnswer(f"the store's part listing has a malformed {name}")
+    try:
+        return int(value)
+    except ValueError:
+        raise StoreBadAnswer(f"the store's part listing has a malformed {name}") from None
+
+
+def _uploaded_part(part: object) -> UploadedPart:
+    """A ListParts entry, checked: a store's malformed answer is a 502, never a KeyError."""
+    if not isinstance(part, Mapping) or not {"PartNumber", "ETag", "Size"} <= part.keys():
+        raise StoreBadAnswer("the store listed a part without PartNumber, ETag or Size")
+    etag = part["ETag"]
+    if not isinstance(etag, str) or not etag:
+        raise StoreBadAnswer("the store listed a part with a malformed ETag")
+    return UploadedPart(
+        part_number=_store_int(part["PartNumber"], "PartNumber"),
+        etag=etag,
+        size=_store_int(part["Size"], "Size"),
+    )
+
+
+def _check_stored_parts(
+    plan: MultipartPlan, etags: Sequence[str], stored: Mapping[int, UploadedPart]
+) -> None:
+    """Refuse unless the store holds exactly parts 1..N of ``plan`` with ``etags``: 409
+    ``parts_mismatch`` naming the parts to upload (again) when one is missing or of the wrong
+    size, 400 ``invalid_parts`` when the worker's ETag is not the stored part's."""
+    again = [
+        n
+        for n in range(1, plan.part_count + 1)
+        if n not in stored or stored[n].size != plan.part_length(n)
+    ]
+    if again:
+        shown = ", ".join(str(n) for n in again[:20]) + (" ..." if len(again) > 20 else "")
+        raise Conflict(
+            f"the stored parts do not make the declared {plan.size} bytes: upload part(s) "
+            f"{shown} (missing or of the wrong size)",
+            code="parts_mismatch",
+        )
+    extra = sorted(n for n in stored if n > plan.part_count)
+    if extra:
+        raise Conflict(
+            f"the upload holds parts beyond the plan's {plan.part_count}: {extra[:20]}",
+            code="parts_mismatch",
+        )
+    wrong = [n for n, etag in enumerate(etags, 1) if stored[n].etag.strip('"') != etag.strip('"')]
+    if wrong:
+        raise InvalidInput(
+            f"the etag given for part(s) {', '.join(str(n) for n in wrong[:20])} is not the "
+            "stored part's: send the ETags the part uploads answered",
+            code="invalid_parts",
+        )
+
+
+class _KeyedLocks:
+    """One lock per name, kept only while someone holds or waits for it."""
+
+    __slots__ = ("_guard", "_locks")
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[str, tuple[threading.Lock, int]] = {}
+
+    @contextmanager
+    def hold(self, name: str) -> Iterator[None]:
+        with self._guard:
+            lock, users = self._locks.get(name, (threading.Lock(), 0))
+            self._locks[name] = (lock, users + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self._guard:
+                lock, users = self._locks[name]
+                if users == 1:
+                    del self._locks[name]
+                else:
+                    self._locks[name] = (lock, users - 1)
 
 
 def _whole_seconds(now: datetime) -> datetime:

@@ -31,6 +31,7 @@ from .app import create_app
 from .config import Settings, StoreSettings
 from .embedded_store import EmbeddedStore, embedded_store
 from .endpoints import SIGV4_REGION
+from .httpio import SERVER_LIMITS
 from .s3client import make_client
 
 __all__ = ["main", "serve_in_thread"]
@@ -78,7 +79,9 @@ def serve_in_thread(app: Any, *, timeout: float = 10.0) -> Iterator[str]:
     sock.bind(("127.0.0.1", 0))  # bound here, so no other process can take it meanwhile
     port = sock.getsockname()[1]
     server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", lifespan="off", server_header=False)
+        uvicorn.Config(
+            app, log_level="warning", lifespan="off", server_header=False, **SERVER_LIMITS
+        )
     )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

@@ -15,6 +15,9 @@ __all__ = [
     "NotFound",
     "OutOfScope",
     "PayloadTooLarge",
+    "RequestTimeout",
+    "StoreBadAnswer",
+    "StoreIntegrity",
     "StoreUnavailable",
     "Unauthenticated",
     "UnsupportedMediaType",
@@ -69,6 +72,12 @@ class PayloadTooLarge(CoordinatorError):
     code = "payload_too_large"
 
 
+class RequestTimeout(CoordinatorError):
+    """The request body did not arrive in time (408; the connection is closed)."""
+
+    code = "request_timeout"
+
+
 class UnsupportedMediaType(CoordinatorError):
     """The request body is not JSON (415)."""
 
@@ -79,6 +88,19 @@ class StoreUnavailable(CoordinatorError):
     """An object store did not answer, or answered with its own failure (503, retry later)."""
 
     code = "store_unavailable"
+
+
+class StoreIntegrity(CoordinatorError):
+    """The store answered, but what it stored is not what was asked for (502, do not retry the
+    same call: upload again)."""
+
+    code = "store_integrity"
+
+
+class StoreBadAnswer(StoreUnavailable):
+    """The store answered something this API cannot read: a malformed listing or header (502)."""
+
+    code = "store_bad_answer"
 
 
 class ConfigError(ValueError):

@@ -13,6 +13,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+import anyio
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
@@ -23,13 +24,19 @@ from .errors import (
     NotFound,
     OutOfScope,
     PayloadTooLarge,
+    RequestTimeout,
+    StoreBadAnswer,
+    StoreIntegrity,
     StoreUnavailable,
     Unauthenticated,
     UnsupportedMediaType,
 )
 
 __all__ = [
+    "ALWAYS_HEADERS",
+    "BODY_SECONDS",
     "MAX_BODY_BYTES",
+    "SERVER_LIMITS",
     "bearer_token",
     "coordinator_error_response",
     "error_response",
@@ -39,6 +46,16 @@ __all__ = [
 ]
 
 MAX_BODY_BYTES = 64 * 1024
+BODY_SECONDS = 10  # at most 64 KiB of JSON: a client on any link sends it well within
+# What uvicorn itself can bound (``python -m coordinator serve`` and the tests' server): an idle
+# keep-alive connection, the size of a request head, requests at once. It cannot bound the time
+# a request head takes to arrive: `serve` is for loopback, production is Lambda.
+SERVER_LIMITS: Mapping[str, Any] = {
+    "timeout_keep_alive": 5,
+    "h11_max_incomplete_event_size": 16 * 1024,
+    "limit_concurrency": 256,
+    "timeout_graceful_shutdown": 10,
+}
 RETRY_AFTER_SECONDS = "5"
 
 _STATUS: tuple[tuple[type[CoordinatorError], int], ...] = (
@@ -47,11 +64,17 @@ _STATUS: tuple[tuple[type[CoordinatorError], int], ...] = (
     (OutOfScope, 403),
     (NotFound, 404),
     (Conflict, 409),
+    (RequestTimeout, 408),
     (PayloadTooLarge, 413),
     (UnsupportedMediaType, 415),
+    (StoreIntegrity, 502),
+    (StoreBadAnswer, 502),
     (StoreUnavailable, 503),
 )
-_NO_STORE = {"Cache-Control": "no-store"}
+# Every answer: never cached (URLs and tokens), never sniffed into another type.
+ALWAYS_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+# An error message quotes at most this much: a 60,000-character field must not come back.
+MAX_MESSAGE_CHARS = 300
 
 
 def status_of(error: CoordinatorError) -> int:
@@ -69,13 +92,15 @@ def json_response(
         body,
         status_code=status,
         media_type="application/json",
-        headers={**_NO_STORE, **(headers or {})},
+        headers={**ALWAYS_HEADERS, **(headers or {})},
     )
 
 
 def error_response(
     status: int, code: str, message: str, *, headers: Mapping[str, str] | None = None
 ) -> Response:
+    if len(message) > MAX_MESSAGE_CHARS:
+        message = message[: MAX_MESSAGE_CHARS - 1] + "\u2026"
     return json_response(
         {"error": {"code": code, "message": message}}, status=status, headers=headers
     )
@@ -88,6 +113,9 @@ def coordinator_error_response(error: CoordinatorError, *, realm: str) -> Respon
         headers["WWW-Authenticate"] = f'Bearer realm="{realm}", error="invalid_token"'
     elif status == 503:
         headers["Retry-After"] = RETRY_AFTER_SECONDS
+    if status == 408 or error.code == "invalid_body":
+        # The rest of the connection's bytes cannot be trusted to start a new request.
+        headers["Connection"] = "close"
     return error_response(status, error.code, error.message, headers=headers)
 
 
@@ -119,16 +147,26 @@ async def read_json_object(
         # Length first: int() refuses more than 4,300 digits (and would be slow before that).
         if len(declared.lstrip("0")) > len(str(limit)) or int(declared) > limit:
             raise PayloadTooLarge(f"request body is larger than {limit} bytes")
+    if "transfer-encoding" in request.headers and declared is not None:
+        # RFC 9112 6.1: both framings at once is how requests are smuggled past proxies.
+        raise InvalidInput(
+            "send Content-Length or Transfer-Encoding, not both", code="invalid_body"
+        )
     chunks: list[bytes] = []
     size = 0
     try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise PayloadTooLarge(f"request body is larger than {limit} bytes")
-            chunks.append(chunk)
+        # A body that trickles in (or a chunked one that never ends) holds the request for
+        # BODY_SECONDS at most: uvicorn has no such limit of its own.
+        with anyio.fail_after(BODY_SECONDS):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLarge(f"request body is larger than {limit} bytes")
+                chunks.append(chunk)
     except ClientDisconnect:
         raise InvalidInput("client went away mid-body", code="invalid_body") from None
+    except TimeoutError:
+        raise RequestTimeout(f"the request body did not arrive within {BODY_SECONDS} s") from None
     body = b"".join(chunks)
     if not body:
         if allow_empty:

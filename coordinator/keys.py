@@ -10,6 +10,11 @@ Rules a key must follow before anything is signed for it:
   after normalisation could land outside its prefix. The percent-encoded spellings of a dot
   segment (``%2e``, ``.%2e``, ``%2e.``, ``%2e%2e``, any case) count too: the WHATWG URL parser
   treats them as dot segments when a player resolves a manifest's relative URL;
+* no invisible format characters (Unicode category Cf: bidi overrides and isolates, zero-width
+  spaces and joiners, the BOM, tag characters) and no slash look-alikes (fraction slash, division
+  slash, fullwidth and big solidus, ...): they stay inside the prefix, but make a key read as
+  another name in listings, logs and consoles (``seg\u202egnp.ts`` shows as ``segpng.ts``,
+  ``a\u2215b`` as a folder). Emoji written with a zero-width joiner are refused with them;
 * none of those rules may break once Unicode look-alikes are folded (NFKC): U+2025 (two-dot
   leader) folds to ``..``, U+FF0F (fullwidth solidus) to ``/``, U+FF3C to a backslash. Other
   non-ASCII text (titles in any script) is fine;
@@ -56,6 +61,15 @@ def _is_control(ch: str) -> bool:
     return code < 0x20 or 0x7F <= code <= 0x9F
 
 
+# Look-alikes of "/" and "\\" (Unicode's confusables for SOLIDUS and REVERSE SOLIDUS that are
+# symbols, not letters of a script).
+_SLASH_LIKE = frozenset("\u2044\u2215\u2216\u2571\u2572\u29f5\u29f8\u29f9\ufe68\uff0f\uff3c")
+
+
+def _is_spoofing(ch: str) -> bool:
+    return ch in _SLASH_LIKE or unicodedata.category(ch) == "Cf"
+
+
 def _check_key_text(value: object, what: str) -> str:
     if not isinstance(value, str) or not value:
         raise InvalidInput(f"{what} must be a non-empty string", code="invalid_key")
@@ -67,6 +81,13 @@ def _check_key_text(value: object, what: str) -> str:
         raise InvalidInput(f"{what} is longer than {MAX_KEY_BYTES} bytes", code="invalid_key")
     if any(_is_control(ch) for ch in value):
         raise InvalidInput(f"{what} contains a control character", code="invalid_key")
+    spoof = next((ch for ch in value if _is_spoofing(ch)), None)
+    if spoof is not None:
+        raise InvalidInput(
+            f"{what} contains U+{ord(spoof):04X} ({unicodedata.name(spoof, 'unnamed')}), an "
+            "invisible or slash-like character that makes a key read as another name",
+            code="invalid_key",
+        )
     problem = _path_problem(value)
     if problem is None:
         folded = unicodedata.normalize("NFKC", value)

@@ -122,6 +122,12 @@ def checked_parts(parts: object, expected: int) -> list[str]:
     for position, part in enumerate(parts, 1):
         if not isinstance(part, dict):
             raise InvalidInput("each part must be an object", code="invalid_parts")
+        unknown = sorted(str(name)[:64] for name in set(part) - {"part_number", "etag"})
+        if unknown:
+            raise InvalidInput(
+                f"part {position} has unknown field(s): {', '.join(map(repr, unknown[:5]))}",
+                code="invalid_parts",
+            )
         number, etag = part.get("part_number"), part.get("etag")
         if number != position or isinstance(number, bool):
             raise InvalidInput(

@@ -28,7 +28,9 @@ https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configur
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import logging
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from .errors import ConfigError
@@ -84,6 +86,19 @@ def _client(region: str) -> Any:
     return Session().client("secretsmanager", region_name=region, config=config)
 
 
+@contextmanager
+def _no_debug_logging() -> Iterator[None]:
+    """No DEBUG record anywhere while the secret is fetched: botocore's parser logs every
+    response body at DEBUG ("Response body: ..."), which here is the whole bundle, and an
+    operator debugging a cold start turns DEBUG on. The fetch runs once, before serving."""
+    previous = logging.root.manager.disable
+    logging.disable(max(previous, logging.DEBUG))
+    try:
+        yield
+    finally:
+        logging.disable(previous)
+
+
 def fetch_secret_string(arn: str, version_id: str | None = None, *, client: Any = None) -> str:
     """The ``SecretString`` of ``arn`` (at ``version_id`` when given)."""
     region = _region_of(arn)
@@ -94,7 +109,8 @@ def fetch_secret_string(arn: str, version_id: str | None = None, *, client: Any 
         request["VersionId"] = version_id
     where = f"{SECRET_ARN_VAR}: cannot read secret {arn}"
     try:
-        answer = (client or _client(region)).get_secret_value(**request)
+        with _no_debug_logging():
+            answer = (client or _client(region)).get_secret_value(**request)
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "unknown error")
         raise SecretsError(f"{where}: {code}") from None

@@ -7,15 +7,29 @@ module (cold start) does not pay for it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
 from . import sigv4
-from .errors import InvalidInput, NotFound, StoreUnavailable
+from .errors import InvalidInput, NotFound, StoreBadAnswer, StoreUnavailable
 
-__all__ = ["Store", "StoreRefused", "call"]
+__all__ = [
+    "DEFAULT_STORE_BUDGET_SECONDS",
+    "Store",
+    "StoreRefused",
+    "call",
+    "store_budget",
+    "store_timing",
+]
 
 MAX_EXPIRES = sigv4.MAX_EXPIRES  # 7 days: SigV4's and R2's ceiling
 
@@ -66,19 +80,98 @@ class StoreRefused(StoreUnavailable):
     """The store answered with an error of its own (not: it did not answer)."""
 
 
+# A request's time for store calls, all attempts and pages included. botocore's read_timeout is
+# per socket read: a store that drips a few bytes every 2 s held a status call for 40 s. The
+# budget is set per request by the HTTP layer (``store_budget``) and fits Lambda's 20 s timeout.
+DEFAULT_STORE_BUDGET_SECONDS = 15.0
+_deadline: ContextVar[float | None] = ContextVar("store_deadline", default=None)
+_pool: list[ThreadPoolExecutor] = []
+_pool_lock = threading.Lock()
+
+
+@contextmanager
+def store_budget(seconds: float) -> Iterator[None]:
+    """Store calls made inside (in this context, or a thread that copied it) end by then."""
+    token = _deadline.set(time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+_timings: ContextVar[list[float] | None] = ContextVar("store_timings", default=None)
+
+
+@contextmanager
+def store_timing() -> Iterator[list[float]]:
+    """Seconds of each store call made inside (or in a thread that copied this context)."""
+    spent: list[float] = []
+    token = _timings.set(spent)
+    try:
+        yield spent
+    finally:
+        _timings.reset(token)
+
+
+def _within_budget(operation: str, method: Callable[..., Any], **params: Any) -> Any:
+    spent = _timings.get()
+    if spent is None:
+        return _bounded(operation, method, **params)
+    start = time.perf_counter()
+    try:
+        return _bounded(operation, method, **params)
+    finally:
+        spent.append(time.perf_counter() - start)
+
+
+def _bounded(operation: str, method: Callable[..., Any], **params: Any) -> Any:
+    deadline = _deadline.get()
+    if deadline is None:
+        return method(**params)
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise StoreUnavailable(f"no time left in this request's budget to call {operation}")
+    with _pool_lock:
+        if not _pool:  # one pool per process, made on first use (no thread at import)
+            _pool.append(ThreadPoolExecutor(max_workers=32, thread_name_prefix="store-call"))
+    future = _pool[0].submit(method, **params)
+    try:
+        return future.result(timeout=remaining)
+    except FutureTimeout:
+        # The call goes on in its thread until the store answers or a read times out; this
+        # request does not wait for it.
+        raise StoreUnavailable(
+            f"the object store did not finish {operation} within the request's budget"
+        ) from None
+
+
 def call(store: Store, operation: str, **params: Any) -> Mapping[str, Any]:
-    """``client.<operation>(Bucket=..., **params)``, with the store's failures mapped."""
+    """``client.<operation>(Bucket=..., **params)``, with the store's failures mapped: 404 for
+    what does not exist, 400 for parts the store refuses, 503 for a store that refuses or does
+    not answer (with the reason when it is our clock), 502 for an answer botocore cannot read."""
     # botocore is already imported once a client exists; importing here keeps it off the
     # module's import path (cold start).
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
         client = store.client()
-        return getattr(client, operation)(Bucket=store.bucket, **params)
+        method = getattr(client, operation)
+    except BotoCoreError:
+        raise StoreUnavailable(f"the object store did not answer {operation}") from None
+    try:
+        return _within_budget(operation, method, Bucket=store.bucket, **params)
     except ClientError as exc:
         error = exc.response.get("Error", {})
         code = str(error.get("Code", ""))
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        metadata = exc.response.get("ResponseMetadata", {})
+        status = metadata.get("HTTPStatusCode")
+        skew = _clock_skew(code, metadata.get("HTTPHeaders", {}))
+        if skew is not None:
+            raise StoreRefused(
+                f"the object store refused {operation}: this coordinator's clock is {skew} "
+                "from the store's (SigV4 allows 15 minutes); synchronise the clock",
+                code="store_clock_skew",
+            ) from None
         # A HEAD of a missing key is a 403 when the signer may not list the bucket.
         hidden_missing = operation == "head_object" and status == 403
         if code in _NOT_FOUND_CODES or status == 404 or hidden_missing:
@@ -91,6 +184,31 @@ def call(store: Store, operation: str, **params: Any) -> Mapping[str, Any]:
         raise StoreRefused(message) from None
     except BotoCoreError:
         raise StoreUnavailable(f"the object store did not answer {operation}") from None
+    except (ValueError, TypeError, KeyError, IndexError):
+        # botocore's parser raises these on answers it cannot read: a Content-Length or a
+        # Last-Modified that is not one, a truncated document.
+        raise StoreBadAnswer(f"the object store's answer to {operation} is malformed") from None
+
+
+# S3 refuses a request signed more than 15 minutes away from its clock (RequestTimeTooSkewed);
+# a HEAD has no body to say so, only the 403 and the store's Date header.
+_MAX_SKEW = timedelta(minutes=15)
+
+
+def _clock_skew(code: str, headers: Mapping[str, str]) -> str | None:
+    """How far our clock is from the store's, when that is why it refused; else None."""
+    try:
+        theirs = parsedate_to_datetime(headers.get("date", ""))
+    except (TypeError, ValueError, IndexError):
+        theirs = None
+    if theirs is not None and theirs.tzinfo is not None:
+        gap = datetime.now(UTC) - theirs
+        if abs(gap) > _MAX_SKEW:
+            minutes = round(gap.total_seconds() / 60)
+            return f"{abs(minutes)} minutes {'ahead' if minutes > 0 else 'behind'}"
+    if code == "RequestTimeTooSkewed":
+        return "more than 15 minutes away"
+    return None
 
 
 _NOT_FOUND_MESSAGES = {

@@ -188,6 +188,14 @@ class TokenCodec:
             raise Unauthenticated("token expired", code="token_expired")
         if scope.issued_at > now + IAT_LEEWAY:
             raise Unauthenticated("token issued in the future", code="invalid_token")
+        # We never set nbf, but another control plane minting tokens may (RFC 7519 4.1.5):
+        # honour it with the same leeway as iat, against the injected clock.
+        if "nbf" in payload:
+            nbf = payload["nbf"]
+            if isinstance(nbf, bool) or not isinstance(nbf, int):
+                raise Unauthenticated("token nbf is not a NumericDate", code="invalid_token")
+            if _epoch(now + IAT_LEEWAY) < nbf:
+                raise Unauthenticated("token is not valid yet (nbf)", code="token_not_yet_valid")
         if job_id is not None and scope.job_id != job_id:
             raise OutOfScope("token is for another job", code="wrong_job")
         return scope

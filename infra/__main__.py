@@ -14,6 +14,10 @@ import pulumi_aws as aws
 import pulumi_cloudflare as cloudflare
 import pulumi_random as random
 
+from infra.components.alarms import CoordinatorAlarms, CoordinatorAlarmsArgs
+from infra.components.coordinator_service import (
+    TIMEOUT_SECONDS as COORDINATOR_TIMEOUT_SECONDS,
+)
 from infra.components.coordinator_service import CoordinatorService, CoordinatorServiceArgs
 from infra.components.delivery import DeliveryBucket
 from infra.components.edge import EdgeDelivery
@@ -65,7 +69,8 @@ mezzanine = MezzanineBucket(
 )
 
 # Coordinator: the presigning broker on Lambda in the mezzanine's region. Its R2 keys come from
-# a token that may only write objects in the delivery bucket; its secrets live in Secrets
+# a token scoped to the delivery bucket's objects (read, list, write, delete: R2 has no
+# write-only permission); its secrets live in Secrets
 # Manager only. The code is one deterministic zip (build/coordinator.zip, see
 # infra/components/package.py).
 r2_credentials = R2Credentials(
@@ -101,6 +106,19 @@ coordinator = CoordinatorService(
     opts=pulumi.ResourceOptions(providers=[aws_provider, random_provider]),
 )
 
+# Alarms: 5xx rate, throttles and slow requests of the coordinator, to the team's SNS topic.
+alarms = CoordinatorAlarms(
+    "coordinator-alarms",
+    CoordinatorAlarmsArgs(
+        function_name=coordinator.function_name,
+        timeout_seconds=COORDINATOR_TIMEOUT_SECONDS,
+        endpoint_kind=coordinator.kind,
+        api_id=coordinator.api_id,
+        topic_arn=settings.coordinator.alarm_topic_arn,
+    ),
+    opts=pulumi.ResourceOptions(providers=[aws_provider]),
+)
+
 # Migration (optional): Sippy copies objects from an existing S3 bucket into the delivery bucket
 # the first time they are read, so an archive moves to R2 without a bulk egress bill.
 if settings.sippy is not None:
@@ -121,10 +139,18 @@ if edge.playback_hmac_key is not None:
     # For the coordinator's playback URLs (secret bundle key `playback_hmac_key`).
     pulumi.export("playback_hmac_key", edge.playback_hmac_key)
     pulumi.export("playback_token_ttl", edge.playback_token_ttl)
+if edge.signed_delivery_review is not None:
+    # The signed-delivery WAF rules hold their keys as literals, so their expressions are
+    # secrets and an edit would be invisible in the offline plan and in `pulumi preview --json`
+    # alike. This is the same rules rendered with "[key redacted]" for each key: a non-secret
+    # stack output both can show, and whose change the review flags (infra/review/risk.py).
+    pulumi.export("signed_delivery_rule", edge.signed_delivery_review)
 pulumi.export("aws_region", settings.aws_region)
 pulumi.export("mezzanine_bucket", mezzanine.bucket_name)
 pulumi.export("mezzanine_bucket_arn", mezzanine.arn)
 pulumi.export("mezzanine_kms_key_arn", mezzanine.kms_key_arn)
 pulumi.export("coordinator_url", coordinator.url)
+# Subscribe the on-call address or pager to it (README, "Deploying the coordinator").
+pulumi.export("coordinator_alarm_topic_arn", alarms.topic_arn)
 # A secret output: `pulumi stack output --show-secrets coordinator_admin_key`.
 pulumi.export("coordinator_admin_key", coordinator.admin_key)

@@ -1,9 +1,14 @@
-"""Command-line tools that need no cloud credentials: ``python -m infra.cli plan|diff|cost ...``.
+"""Command-line tools:
+``python -m infra.cli plan|diff|review|judge-preview|stacks|cost|preflight|empty-bucket ...``.
+
+``plan``, ``diff``, ``review``, ``judge-preview``, ``stacks`` and ``cost`` need no cloud
+credentials; ``preflight`` reads (never writes) the real accounts with the credentials `pulumi up`
+uses; ``empty-bucket`` deletes a dev stack's objects.
 
 Kept apart from ``infra/__main__.py``, which Pulumi runs as the program itself.
 Exit status: 0 success, 2 bad input (unreadable files, invalid stack configuration);
 ``plan`` exits 1 when a mandatory policy rule fails (after printing the plan), ``diff`` exits 1
-when it raises a data-loss or border flag.
+when it raises a data-loss or border flag, ``preflight`` exits 1 when a check fails.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 __all__ = ["main"]
 
@@ -52,6 +58,134 @@ def _diff(args: argparse.Namespace) -> int:
     return diff_main(args.base, args.head, output=args.output)
 
 
+def _stack_settings(stack: str, project_dir: Path) -> Any:
+    """The stack's validated settings, read from its config files as `pulumi up` would."""
+    import pulumi
+
+    from infra.settings import PROJECT, load_settings
+    from infra.stack_config import load_stack_config
+
+    config = load_stack_config(stack, project_dir)
+    pulumi.runtime.set_all_config(dict(config.values), config.secret_keys)
+    return load_settings(pulumi.Config(PROJECT), stack=stack)
+
+
+def _preflight(args: argparse.Namespace) -> int:
+    import os
+
+    from infra.preflight.run import CloudflareApi, exit_code, render, run_preflight
+    from infra.settings import SettingsError
+    from infra.stack_config import StackConfigError
+
+    try:
+        settings = _stack_settings(args.stack, Path(args.project_dir))
+    except (StackConfigError, SettingsError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    token = os.environ.get("CLOUDFLARE_API_TOKEN", "")
+    if not token:
+        print(
+            "error: CLOUDFLARE_API_TOKEN is not set: preflight uses the token `pulumi up` uses",
+            file=sys.stderr,
+        )
+        return 2
+    import boto3
+
+    checks = run_preflight(
+        settings,
+        cloudflare=CloudflareApi(token, base_url=args.cloudflare_api),
+        aws_session=boto3.Session(),
+    )
+    print(f"preflight of stack {args.stack!r} (read-only)")
+    sys.stdout.write(render(checks))
+    return exit_code(checks)
+
+
+def _empty_bucket(args: argparse.Namespace) -> int:
+    import os
+
+    from coordinator.s3client import make_client
+    from coordinator.sigv4 import Credentials
+    from infra.settings import SettingsError
+    from infra.stack_config import StackConfigError
+    from infra.teardown import empty_bucket, list_contents
+
+    try:
+        settings = _stack_settings(args.stack, Path(args.project_dir))
+    except (StackConfigError, SettingsError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if settings.is_production:
+        print(
+            f"error: stack {args.stack!r} is prod: its bucket is protected and retained, and"
+            " empty-bucket only tears down dev stacks",
+            file=sys.stderr,
+        )
+        return 2
+    key_id = os.environ.get("R2_ACCESS_KEY_ID", "")
+    secret = os.environ.get("R2_SECRET_ACCESS_KEY", "")
+    if not key_id or not secret:
+        print(
+            "error: set R2_ACCESS_KEY_ID and R2_SECRET_ACCESS_KEY to S3 credentials of an R2 API"
+            " token with Object Read & Write on the bucket",
+            file=sys.stderr,
+        )
+        return 2
+    bucket = settings.delivery.bucket_name
+    endpoint = args.endpoint_url or settings.r2_endpoint
+    client = make_client(endpoint=endpoint, region="auto", credentials=Credentials(key_id, secret))
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        if not args.yes:
+            found = list_contents(client, bucket)
+            print(
+                f"{bucket} at {endpoint}: {len(found.keys)} objects, {len(found.uploads)}"
+                " incomplete multipart uploads; run again with --yes to delete them all"
+            )
+            return 0
+        gone = empty_bucket(client, bucket)
+    except (BotoCoreError, ClientError) as error:
+        print(f"error: {bucket} at {endpoint}: {error}", file=sys.stderr)
+        return 1
+    print(
+        f"{bucket}: deleted {len(gone.keys)} objects, aborted {len(gone.uploads)} multipart"
+        f" uploads; `pulumi destroy --stack {args.stack}` can delete the bucket now"
+    )
+    return 0
+
+
+def _stacks(args: argparse.Namespace) -> int:
+    from infra.stack_config import StackConfigError, stack_names
+
+    try:
+        names = stack_names(Path(args.project_dir))
+    except StackConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(names) if args.format == "json" else "\n".join(names))
+    return 0
+
+
+def _review(args: argparse.Namespace) -> int:
+    from infra.review.judge import main as review_main
+
+    return review_main(
+        Path(args.artifact),
+        base_dir=Path(args.base_dir),
+        changed_files=Path(args.changed_files) if args.changed_files else None,
+        head_committed=Path(args.head_committed) if args.head_committed else None,
+        output=Path(args.output) if args.output else None,
+        verdict=Path(args.verdict) if args.verdict else None,
+    )
+
+
+def _judge_preview(args: argparse.Namespace) -> int:
+    from infra.review.preview_judge import main as judge_main
+
+    return judge_main(args.preview, output=args.output, approved=args.approved)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m infra.cli", description="Offline tools for the r2-video stacks."
@@ -85,6 +219,80 @@ def _parser() -> argparse.ArgumentParser:
     diff.add_argument("head", help="plan JSON of the change")
     diff.add_argument("--output", help="write the Markdown to this file instead of stdout")
     diff.set_defaults(handler=_diff)
+
+    from infra.preflight.cloudflare_api import DEFAULT_API
+
+    preflight = commands.add_parser(
+        "preflight",
+        help="read-only checks of a stack against the real Cloudflare and AWS accounts",
+        description="Uses CLOUDFLARE_API_TOKEN and the AWS default credential chain, like"
+        " `pulumi up`. Exit status: 0 every check passed, 1 a check failed, 2 bad input.",
+    )
+    preflight.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
+    preflight.add_argument(
+        "--project-dir",
+        default=str(Path(__file__).resolve().parent.parent),
+        help="folder of Pulumi.yaml",
+    )
+    preflight.add_argument("--cloudflare-api", default=DEFAULT_API, help="Cloudflare API base URL")
+    preflight.set_defaults(handler=_preflight)
+
+    empty = commands.add_parser(
+        "empty-bucket",
+        help="delete every object of a dev stack's R2 bucket, so `pulumi destroy` can delete it",
+        description="R2 deletes only empty buckets. Lists only, unless --yes. Credentials:"
+        " R2_ACCESS_KEY_ID and R2_SECRET_ACCESS_KEY. Refuses prod stacks. Exit status: 0 done,"
+        " 1 the S3 API failed, 2 bad input.",
+    )
+    empty.add_argument("--stack", required=True, help="a dev stack: reads Pulumi.<stack>.yaml")
+    empty.add_argument(
+        "--project-dir",
+        default=str(Path(__file__).resolve().parent.parent),
+        help="folder of Pulumi.yaml",
+    )
+    empty.add_argument("--endpoint-url", help="S3 endpoint (default: the stack's R2 endpoint)")
+    empty.add_argument("--yes", action="store_true", help="delete (without it: only count)")
+    empty.set_defaults(handler=_empty_bucket)
+    project_dir = str(Path(__file__).resolve().parent.parent)
+    stacks = commands.add_parser(
+        "stacks", help="the project's stacks, one per Pulumi.<stack>.yaml (for CI matrices)"
+    )
+    stacks.add_argument("--format", choices=("json", "lines"), default="json")
+    stacks.add_argument("--project-dir", default=project_dir, help="folder of Pulumi.yaml")
+    stacks.set_defaults(handler=_stacks)
+
+    review = commands.add_parser(
+        "review",
+        help="judge a pull request's plan artifact with this checkout's tools (trusted side)",
+        description="Exit status: 0 pass, 1 needs an approval, 2 fails (bad artifact, failed"
+        " plan, mandatory policy rule, stale snapshot).",
+    )
+    review.add_argument("artifact", help="folder the untrusted plan job uploaded")
+    review.add_argument(
+        "--base-dir", default=project_dir, help="the trusted checkout (stacks, plans, rules)"
+    )
+    review.add_argument("--changed-files", help="file listing the PR's changed paths, one a line")
+    review.add_argument(
+        "--head-committed", help="folder with the PR's committed plans/<stack>.json (from the API)"
+    )
+    review.add_argument("--output", help="write the Markdown comment here")
+    review.add_argument("--verdict", help="write the verdict as JSON here")
+    review.set_defaults(handler=_review)
+
+    judge = commands.add_parser(
+        "judge-preview",
+        help="judge `pulumi preview --json` output with the diff's risk table (deploy gate)",
+        description="Exit status: 0 `pulumi up` may run, 1 a data-loss or border flag and no"
+        " approval, 2 bad input.",
+    )
+    judge.add_argument("preview", help="the output of `pulumi preview --json`")
+    judge.add_argument("--output", help="write the Markdown to this file instead of stdout")
+    judge.add_argument(
+        "--approved",
+        action="store_true",
+        help="the run was approved in the risk-approval environment: report, do not refuse",
+    )
+    judge.set_defaults(handler=_judge_preview)
     return parser
 
 

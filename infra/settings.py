@@ -7,8 +7,9 @@ jurisdiction, AWS region and account must be stated.
 
 from __future__ import annotations
 
+import difflib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -43,7 +44,8 @@ class SettingsError(pulumi.RunError):
         count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
         lines = [f"{count} in the configuration of stack {stack!r}:"]
         for p in problems:
-            lines.append(f"  - {PROJECT}:{p.key}: {p.message}")
+            qualified = p.key if ":" in p.key else f"{PROJECT}:{p.key}"
+            lines.append(f"  - {qualified}: {p.message}")
             lines.append(f"      fix: {p.fix(stack)}")
         super().__init__("\n".join(lines))
 
@@ -51,9 +53,14 @@ class SettingsError(pulumi.RunError):
 @dataclass(frozen=True, slots=True)
 class Problem:
     key: str
+    """The key under ``r2-video:``, or a whole ``namespace:key`` of another namespace."""
     message: str
+    hint: str | None = None
+    """The fix, when it is not ``pulumi config set`` of this key."""
 
     def fix(self, stack: str) -> str:
+        if self.hint is not None:
+            return self.hint.format(stack=stack)
         example = EXAMPLES.get(self.key, "<value>")
         if self.key in LIST_KEYS:
             return f"pulumi config set --stack {stack} --path '{PROJECT}:{self.key}[0]' {example}"
@@ -99,14 +106,23 @@ EXAMPLES = {
     "regionalHostnames": "false",
     "signedDelivery": "true",
     "signedDeliveryTtlSeconds": "86400",
+    "signedDeliveryKeyGenerations": "2",
+    "adoptCacheRulesetId": "<32-hex ruleset id from preflight>",
+    "adoptFirewallRulesetId": "<32-hex ruleset id from preflight>",
     "coordinatorFunctionName": "video-eu-prod-coordinator",
     "coordinatorMemoryMb": "512",
     "coordinatorReservedConcurrency": "50",
     "coordinatorLogRetentionDays": "30",
     "coordinatorTokenKeyIds": "k1",
+    "coordinatorAlarmTopicArn": "arn:aws:sns:eu-central-1:123456789012:video-oncall",
 }
 OBJECT_KEYS = {"sippy"}
-LIST_KEYS = {"deliveryHostnames", "corsOrigins", "coordinatorTokenKeyIds"}
+LIST_KEYS = {
+    "deliveryHostnames",
+    "corsOrigins",
+    "coordinatorTokenKeyIds",
+    "signedDeliveryKeyGenerations",
+}
 OBJECT_LIST_KEYS = {"deliveryLifecycle"}
 
 # Component-arg fields -> the config key a user edits to change them.
@@ -137,6 +153,9 @@ _EDGE_KEYS = {
     "regional_hostnames": "regionalHostnames",
     "signed_delivery": "signedDelivery",
     "token_ttl_seconds": "signedDeliveryTtlSeconds",
+    "playback_key_generations": "signedDeliveryKeyGenerations",
+    "adopt_cache_ruleset_id": "adoptCacheRulesetId",
+    "adopt_firewall_ruleset_id": "adoptFirewallRulesetId",
 }
 _MEZZANINE_KEYS = {
     "bucket_name": "mezzanineBucketName",
@@ -153,6 +172,7 @@ _COORDINATOR_KEYS = {
     "reserved_concurrency": "coordinatorReservedConcurrency",
     "log_retention_days": "coordinatorLogRetentionDays",
     "token_key_ids": "coordinatorTokenKeyIds",
+    "alarm_topic_arn": "coordinatorAlarmTopicArn",
 }
 
 
@@ -192,11 +212,14 @@ class _Reader:
     def __init__(self, config: pulumi.Config) -> None:
         self.config = config
         self.problems: list[Problem] = []
+        self.read: set[str] = set()
+        """Every key asked for: the known keys are the ones this reader reads."""
 
     def problem(self, key: str, message: str) -> None:
         self.problems.append(Problem(key, message))
 
     def text(self, key: str, *, required: bool = False) -> str | None:
+        self.read.add(key)
         value = self.config.get(key)
         if value is None or value == "":
             if required:
@@ -288,6 +311,17 @@ def _lifecycle(reader: _Reader) -> tuple[PrefixLifecycle, ...]:
     return tuple(rules)
 
 
+def _generations(reader: _Reader) -> tuple[int, ...]:
+    """``signedDeliveryKeyGenerations``: whole numbers; EdgeDeliveryArgs checks the rest."""
+    if reader.text("signedDeliveryKeyGenerations") is None:
+        return (1,)
+    raw = reader.structured("signedDeliveryKeyGenerations", list)
+    if not all(isinstance(g, int) and not isinstance(g, bool) for g in raw):
+        reader.problem("signedDeliveryKeyGenerations", "must be a list of whole numbers")
+        return (1,)
+    return tuple(raw)
+
+
 def _build(reader: _Reader, build: Callable[[], T], keys: dict[str, str]) -> T | None:
     try:
         return build()
@@ -338,6 +372,63 @@ def _sippy(
         ),
         {name: "sippy" for name in ("account_id", "source_bucket", "source_region", "user_name")},
     )
+
+
+# Keys of this project that other readers own (not `pulumi up`): the cost model's workload.
+READ_ELSEWHERE = frozenset({"workload"})  # infra/cost/workload.py CONFIG_KEY
+# The only key of a provider's namespace the program reads (infra/__main__.py passes it to the
+# explicit Cloudflare provider). Every other `aws:` / `cloudflare:` key configures the *default*
+# provider, which Pulumi.yaml disables: the explicit providers take their settings as arguments
+# only, so such a key would be silently ignored.
+# https://www.pulumi.com/docs/iac/concepts/resources/providers/ (explicit vs default providers)
+PROVIDER_KEYS_READ = frozenset({"cloudflare:apiToken"})
+_PROVIDER_KEY_INSTEAD = {
+    "aws:region": "awsRegion",
+    "aws:allowedAccountIds": "awsAccountId",
+    "cloudflare:accountId": "cloudflareAccountId",
+}
+
+
+def all_config_keys() -> set[str]:
+    """Every ``namespace:key`` the engine handed the program (set in process or via env)."""
+    from pulumi.runtime import config as runtime_config
+
+    return set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
+
+
+def unknown_key_problems(project: str, keys: Iterable[str], known: Iterable[str]) -> list[Problem]:
+    """A problem for each config key nobody reads, with the likely key it was meant to be."""
+    known = sorted(set(known) | READ_ELSEWHERE)
+    lowered = {k.lower(): k for k in known}
+    problems = []
+    for full in sorted(keys):
+        namespace, _, key = full.partition(":")
+        if namespace == project:
+            if key in known:
+                continue
+            close = difflib.get_close_matches(key.lower(), list(lowered), n=1, cutoff=0.6)
+            likely = f"; did you mean {project}:{lowered[close[0]]}?" if close else ""
+            problems.append(
+                Problem(
+                    key,
+                    f"is not a setting of this program, so it would be ignored{likely}",
+                    f"pulumi config rm --stack {{stack}} {full}"
+                    + (f" and set {project}:{lowered[close[0]]} instead" if close else ""),
+                )
+            )
+        elif namespace in ("aws", "cloudflare") and full not in PROVIDER_KEYS_READ:
+            instead = _PROVIDER_KEY_INSTEAD.get(full)
+            likely = f"; did you mean {project}:{instead}?" if instead else ""
+            problems.append(
+                Problem(
+                    full,
+                    "configures only the default provider, which this program disables: the"
+                    f" explicit {namespace} provider ignores it{likely}",
+                    f"pulumi config rm --stack {{stack}} {full}"
+                    + (f" and set {project}:{instead} instead" if instead else ""),
+                )
+            )
+    return problems
 
 
 def load_settings(config: pulumi.Config | None = None, stack: str | None = None) -> StackSettings:
@@ -418,6 +509,10 @@ def load_settings(config: pulumi.Config | None = None, stack: str | None = None)
             ),
             signed_delivery=r.flag("signedDelivery", default=False),
             token_ttl_seconds=r.integer("signedDeliveryTtlSeconds", DEFAULT_TOKEN_TTL) or 0,
+            playback_key_generations=_generations(r),
+            # Take over an existing zone entry point (README, "One ruleset per phase").
+            adopt_cache_ruleset_id=r.text("adoptCacheRulesetId"),
+            adopt_firewall_ruleset_id=r.text("adoptFirewallRulesetId"),
         ),
         _EDGE_KEYS,
     )
@@ -443,14 +538,24 @@ def load_settings(config: pulumi.Config | None = None, stack: str | None = None)
             reserved_concurrency=r.integer("coordinatorReservedConcurrency", 50) or 0,
             log_retention_days=r.integer("coordinatorLogRetentionDays", 30) or 0,
             token_key_ids=r.strings("coordinatorTokenKeyIds") or ("k1",),
+            alarm_topic_arn=r.text("coordinatorAlarmTopicArn"),
         ),
         _COORDINATOR_KEYS,
     )
     sippy = _sippy(r, stack, account_id, jurisdiction, aws_region, delivery)
+    topic = r.text("coordinatorAlarmTopicArn")
+    if topic and aws_region and f":sns:{aws_region}:" not in topic:
+        # CloudWatch notifies only topics in the alarm's own region.
+        r.problem(
+            "coordinatorAlarmTopicArn", f"the topic must be in the stack's region {aws_region!r}"
+        )
     kms_key = r.text("mezzanineKmsKeyArn")
     if kms_key and aws_region and f":kms:{aws_region}:" not in kms_key:
         r.problem("mezzanineKmsKeyArn", f"the key must be in the stack's region {aws_region!r}")
 
+    # Last, once every key has been read: the keys nobody read are mistakes (a typo, a
+    # provider key the explicit providers ignore).
+    r.problems += unknown_key_problems(config.name, all_config_keys(), r.read)
     # One problem per (key, message): a value read twice must not be reported twice.
     problems = list(dict.fromkeys(r.problems))
     if (

@@ -18,7 +18,14 @@ from typing import Any
 
 import yaml
 
-__all__ = ["PROJECT_ROOT", "SECRET", "StackConfig", "StackConfigError", "load_stack_config"]
+__all__ = [
+    "PROJECT_ROOT",
+    "SECRET",
+    "StackConfig",
+    "StackConfigError",
+    "load_stack_config",
+    "stack_names",
+]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SECRET = "[secret]"  # noqa: S105 - the mask shown in place of a secret
@@ -93,3 +100,15 @@ def load_stack_config(stack: str, project_dir: Path = PROJECT_ROOT) -> StackConf
         else:
             values[name] = _as_config_string(value)
     return StackConfig(project=project, values=values, secret_keys=secret_keys)
+
+
+def stack_names(project_dir: Path = PROJECT_ROOT) -> list[str]:
+    """The stacks of the project: one per ``Pulumi.<stack>.yaml`` (sorted). A file whose name
+    is not a valid stack name is an error, not skipped, so a new stack is never missed."""
+    names = []
+    for path in sorted(project_dir.glob("Pulumi.*.yaml")):
+        stack = path.name.removeprefix("Pulumi.").removesuffix(".yaml")
+        if not _STACK_NAME.fullmatch(stack) or ".." in stack:
+            raise StackConfigError(f"{path.name}: {stack!r} is not a valid stack name")
+        names.append(stack)
+    return names

@@ -28,13 +28,14 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
 from coordinator.endpoints import Jurisdiction, is_account_id
+from infra.components.alarms import is_sns_topic_arn
 from infra.components.package import LambdaPackage
 from infra.residency import is_region_name, partition_of
 from infra.validation import Problems, is_s3_bucket_name
@@ -130,6 +131,8 @@ class CoordinatorSettings:
     """How long CloudWatch keeps the function's logs (a value CloudWatch accepts)."""
     token_key_ids: tuple[str, ...] = ("k1",)
     """Worker-token key ids; each gets a random key, the last one signs (rotation)."""
+    alarm_topic_arn: str | None = None
+    """SNS topic the coordinator's alarms notify (None: the stack makes one to subscribe to)."""
 
     def __post_init__(self) -> None:
         problems = Problems("CoordinatorSettings")
@@ -162,6 +165,12 @@ class CoordinatorSettings:
             )
         if len(set(self.token_key_ids)) != len(self.token_key_ids):
             problems.add("token_key_ids", "lists a key id twice")
+        if self.alarm_topic_arn is not None:
+            problems.check(
+                is_sns_topic_arn(self.alarm_topic_arn),
+                "alarm_topic_arn",
+                f"{self.alarm_topic_arn!r} is not an SNS topic ARN",
+            )
         problems.raise_if_any()
 
     @property
@@ -461,10 +470,13 @@ class CoordinatorService(pulumi.ComponentResource):
         )
 
         # --- the HTTPS entry point ---
+        self.api_id: pulumi.Output[str] | None = None
+        self.kind: Literal["function-url", "http-api"]
         if function_urls_available(args.region):
             self.url, kind = self._function_url(name), "function-url"
         else:
             self.url, kind = self._http_api(name, settings.function_name), "http-api"
+        self.kind = kind
 
         self.admin_key = pulumi.Output.secret(self.admin_key_password.result)
         self.function_name = self.function.name
@@ -540,6 +552,7 @@ class CoordinatorService(pulumi.ComponentResource):
             target=integration.id.apply(lambda i: f"integrations/{i}"),
             opts=child,
         )
+        self.api_id = api.id
         aws.apigatewayv2.Stage(
             f"{name}-api-stage",
             api_id=api.id,

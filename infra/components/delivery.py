@@ -57,7 +57,9 @@ class DeliveryBucketArgs:
     jurisdiction: Jurisdiction
     """Data-residency jurisdiction. Changing it replaces the bucket (data loss)."""
     location_hint: str | None = None
-    """Best-effort placement inside the jurisdiction; honoured only at first creation."""
+    """Best-effort placement inside the jurisdiction; honoured only when the name is first
+    created. The provider ignores later changes (state wins), and a re-created bucket of the same
+    name keeps its first location: the preflight fails when the two differ."""
     storage_class: Literal["Standard", "InfrequentAccess"] = "Standard"
     """Default storage class of new objects."""
     zone_id: str
@@ -207,10 +209,28 @@ class DeliveryBucket(pulumi.ComponentResource):
             # Only the bucket holds data; protecting it (and not its edge glue) keeps routine
             # changes such as removing a hostname possible without unprotecting anything.
             opts=pulumi.ResourceOptions(
-                parent=self, protect=args.protect_data, retain_on_delete=args.protect_data
+                parent=self,
+                protect=args.protect_data,
+                retain_on_delete=args.protect_data,
+                # The provider updates a changed jurisdiction in place (a PATCH with the new
+                # cf-r2-jurisdiction header, which addresses a different bucket): no
+                # RequiresReplace on it (terraform-provider-cloudflare
+                # internal/services/r2_bucket/schema.go, resource.go Update). A bucket in another
+                # jurisdiction is another, empty bucket: say so as a replacement.
+                replace_on_changes=["jurisdiction"],
+                # Delete first: R2 deletes only empty buckets, so a replacement of a bucket that
+                # holds objects stops before anything is created, and the stack never depends
+                # on whether R2 lets one name exist in two jurisdictions at once (unverified).
+                # Prod never gets here: the bucket is protected (see the README, "Replacing the
+                # delivery bucket").
+                delete_before_replace=True,
             ),
         )
-        child = pulumi.ResourceOptions(parent=self)
+        # Each R2 child names its bucket by name + jurisdiction; the provider has RequiresReplace
+        # on bucket_name and account_id only (internal/services/r2_bucket_{cors,lifecycle}/
+        # schema.go, r2_managed_domain/, r2_custom_domain/), so a new jurisdiction would be sent
+        # as an update of the old bucket's child: replace them with the bucket instead.
+        child = pulumi.ResourceOptions(parent=self, replace_on_changes=["jurisdiction"])
 
         self.lifecycle = cloudflare.R2BucketLifecycle(
             f"{name}-lifecycle",
@@ -228,8 +248,11 @@ class DeliveryBucket(pulumi.ComponentResource):
             rules=_cors_rules(args),
             opts=child,
         )
-        # Managed explicitly even when off, so a console click that turns r2.dev on shows up
-        # as drift on the next preview.
+        # Sets r2.dev on or off at create and update only. The provider's Read and Delete are
+        # empty (terraform-provider-cloudflare internal/services/r2_managed_domain/resource.go):
+        # a dashboard click that turns r2.dev on never shows in refresh or preview, and removing
+        # this resource leaves r2.dev as it was. `python -m infra.cli preflight` reads the real
+        # setting (infra/preflight/).
         self.managed_domain = cloudflare.R2ManagedDomain(
             f"{name}-r2dev",
             account_id=args.account_id,
@@ -249,7 +272,10 @@ class DeliveryBucket(pulumi.ComponentResource):
                 zone_id=args.zone_id,
                 enabled=True,
                 min_tls=args.min_tls,
-                opts=child,
+                # A hostname serves one bucket at a time: detach before re-attaching.
+                opts=pulumi.ResourceOptions.merge(
+                    child, pulumi.ResourceOptions(delete_before_replace=True)
+                ),
             )
             for host in args.hostnames
         ]

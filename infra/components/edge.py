@@ -50,17 +50,25 @@ from coordinator.playback import MAC_FLAGS, MAX_RULE_TTL, MIN_KEY_BYTES, SEPARAT
 from infra.validation import Problems, is_hostname
 
 __all__ = [
+    "CACHE_PHASE",
     "DEFAULT_MANIFEST_TTL",
+    "FIREWALL_PHASE",
     "MANIFEST_EXTENSIONS",
     "MEDIA_EXTENSIONS",
     "ONE_YEAR",
     "CloudflarePlan",
     "EdgeDelivery",
     "EdgeDeliveryArgs",
+    "accepted_token_expression",
     "cache_expression",
     "signed_delivery_expression",
 ]
 
+# The zone phases whose entry points the stack owns (ruleset-engine/about/phases/).
+CACHE_PHASE = "http_request_cache_settings"
+FIREWALL_PHASE = "http_request_firewall_custom"
+# Keys live at once: the signing one and those whose URLs may still be live (rotation).
+MAX_KEY_GENERATIONS = 3
 DEFAULT_TOKEN_TTL = 86_400
 # A 404 is kept briefly (a burst of misses for one name costs R2 one read), never for as long as
 # a segment: it may be a live segment that is about to appear. 5xx is never stored.
@@ -111,6 +119,13 @@ class EdgeDeliveryArgs:
     """Block requests without a valid playback token (``coordinator/playback.py``)."""
     token_ttl_seconds: int = DEFAULT_TOKEN_TTL
     """The longest a playback URL can live (the WAF rule's ttl)."""
+    playback_key_generations: tuple[int, ...] = (1,)
+    """Live playback keys, oldest first: the last signs new URLs, the others are still accepted
+    until the URLs signed with them expire (README, "Rotating the playback key")."""
+    adopt_cache_ruleset_id: str | None = None
+    """Id of the zone's existing ``http_request_cache_settings`` entry point to take over."""
+    adopt_firewall_ruleset_id: str | None = None
+    """Id of the zone's existing ``http_request_firewall_custom`` entry point to take over."""
 
     def __post_init__(self) -> None:
         problems = Problems("EdgeDeliveryArgs")
@@ -163,6 +178,33 @@ class EdgeDeliveryArgs:
             problems.check(
                 bool(self.hostnames), "signed_delivery", "needs at least one delivery hostname"
             )
+        for field, ruleset_id, used in (
+            ("adopt_cache_ruleset_id", self.adopt_cache_ruleset_id, bool(self.hostnames)),
+            ("adopt_firewall_ruleset_id", self.adopt_firewall_ruleset_id, self.signed_delivery),
+        ):
+            if ruleset_id is None:
+                continue
+            problems.check(
+                is_account_id(ruleset_id),
+                field,
+                "must be the entry point's ruleset id, 32 lowercase hex characters"
+                " (`python -m infra.cli preflight` prints it)",
+            )
+            problems.check(
+                used,
+                field,
+                "the stack makes no ruleset in that phase (no delivery hostnames, or signed"
+                " delivery off): remove the setting",
+            )
+        generations = self.playback_key_generations
+        problems.check(
+            1 <= len(generations) <= MAX_KEY_GENERATIONS
+            and all(isinstance(g, int) and g >= 1 for g in generations)
+            and list(generations) == sorted(set(generations)),
+            "playback_key_generations",
+            f"must be 1 to {MAX_KEY_GENERATIONS} increasing whole numbers from 1, the signing"
+            " key last, e.g. [1, 2] while rotating from key 1 to key 2",
+        )
         problems.check(
             1 <= self.token_ttl_seconds <= MAX_RULE_TTL,
             "token_ttl_seconds",
@@ -198,16 +240,31 @@ def cache_expression(hostnames: Sequence[str], extensions: Sequence[str]) -> str
     )
 
 
+# Where a key would stand in the reviewable rendering of the signed-delivery rules.
+REDACTED_KEY = "[key redacted]"
+
+
 def signed_delivery_expression(hostnames: Sequence[str], key: str, ttl: int) -> str:
     """Requests to ``hostnames`` without a valid playback token (the rule blocks them).
 
     ``http.request.uri`` (path and query) is the MessageMAC; the separator is ``?verify=``; the
     MAC is URL-safe base64 without padding (flag ``s``): see ``coordinator/playback.py``.
     """
+    return f"(http.host in {_set(hostnames)} and not {_hmac_valid(key, ttl)})"
+
+
+def accepted_token_expression(hostnames: Sequence[str], key: str, ttl: int) -> str:
+    """Requests to ``hostnames`` with a valid token for ``key`` (an older key, still accepted
+    while its URLs live: the rule skips the remaining custom rules for them)."""
+    return f"(http.host in {_set(hostnames)} and {_hmac_valid(key, ttl)})"
+
+
+def _hmac_valid(key: str, ttl: int) -> str:
+    # The key is a string literal in the rule (Cloudflare's design): whoever can read the zone's
+    # rules can read it (ruleset-engine/rules-language/functions/#hmac-validation).
     return (
-        f"(http.host in {_set(hostnames)} and not is_timed_hmac_valid_v0("
-        f"{json.dumps(key)}, http.request.uri, {ttl}, http.request.timestamp.sec,"
-        f" {len(SEPARATOR)}, {json.dumps(MAC_FLAGS)}))"
+        f"is_timed_hmac_valid_v0({json.dumps(key)}, http.request.uri, {ttl},"
+        f" http.request.timestamp.sec, {len(SEPARATOR)}, {json.dumps(MAC_FLAGS)})"
     )
 
 
@@ -223,6 +280,7 @@ class EdgeDelivery(pulumi.ComponentResource):
     signed_delivery_rules: cloudflare.Ruleset | None
     regional_hostnames: list[cloudflare.RegionalHostname]
     playback_hmac_key: pulumi.Output[str] | None
+    signed_delivery_review: str | None
     playback_token_ttl: pulumi.Output[int] | None
 
     def __init__(
@@ -256,11 +314,13 @@ class EdgeDelivery(pulumi.ComponentResource):
                 f"{name}-cache-rules",
                 zone_id=args.zone_id,
                 kind="zone",
-                phase="http_request_cache_settings",
+                phase=CACHE_PHASE,
                 name="r2-video delivery cache",
                 description="Managed by Pulumi (r2-video): HLS/DASH caching on the delivery hosts",
                 rules=_cache_rules(args),
-                opts=child,
+                opts=_entry_point_options(
+                    self, args.zone_id, CACHE_PHASE, args.adopt_cache_ruleset_id
+                ),
             )
 
         self.regional_hostnames = []
@@ -290,35 +350,9 @@ class EdgeDelivery(pulumi.ComponentResource):
         self.playback_hmac_key = None
         self.playback_token_ttl = None
         self.signed_delivery_rules = None
+        self.signed_delivery_review = None
         if args.signed_delivery:
-            # Hex: the key sits in the rule as a string literal, and hex needs no escaping.
-            playback_key = random.RandomBytes(
-                f"{name}-playback-key", length=MIN_KEY_BYTES, opts=child
-            )
-            self.playback_hmac_key = pulumi.Output.secret(playback_key.hex)
-            ttl = args.token_ttl_seconds
-            self.signed_delivery_rules = cloudflare.Ruleset(
-                f"{name}-signed-delivery",
-                zone_id=args.zone_id,
-                kind="zone",
-                phase="http_request_firewall_custom",
-                name="r2-video signed delivery",
-                description="Managed by Pulumi (r2-video): playback tokens on the delivery hosts",
-                rules=[
-                    cloudflare.RulesetRuleArgs(
-                        ref="r2_video_signed_delivery",
-                        description="Block delivery requests without a valid playback token",
-                        action="block",
-                        # The key makes the expression a secret: encrypted in state, masked in
-                        # the plan.
-                        expression=self.playback_hmac_key.apply(
-                            lambda k: signed_delivery_expression(hosts, k, ttl)
-                        ),
-                    )
-                ],
-                opts=child,
-            )
-            self.playback_token_ttl = pulumi.Output.from_input(ttl)
+            self._signed_delivery(name, args)
 
         self.register_outputs(
             {
@@ -327,6 +361,103 @@ class EdgeDelivery(pulumi.ComponentResource):
                 "playback_token_ttl": self.playback_token_ttl,
             }
         )
+
+    def _signed_delivery(self, name: str, args: EdgeDeliveryArgs) -> None:
+        """Playback keys and the WAF rules that check them.
+
+        One ``block`` rule for the signing (last) key; before it, per older key still accepted,
+        a ``skip`` rule (``ruleset: current``: the remaining custom rules) for requests whose
+        token that key signed (waf/custom-rules/skip/options/). Each rule calls the HMAC check
+        once.
+        """
+        child = pulumi.ResourceOptions(parent=self)
+        hosts, ttl = args.hostnames, args.token_ttl_seconds
+        # Hex: the key sits in the rule as a string literal, and hex needs no escaping.
+        keys = {
+            generation: pulumi.Output.secret(
+                random.RandomBytes(
+                    _key_name(name, generation), length=MIN_KEY_BYTES, opts=child
+                ).hex
+            )
+            for generation in args.playback_key_generations
+        }
+        *older, signing = args.playback_key_generations
+        rules = [
+            cloudflare.RulesetRuleArgs(
+                ref=f"r2_video_playback_key_{generation}",
+                description=f"Accept playback tokens of key {generation} while its URLs live",
+                action="skip",
+                action_parameters=cloudflare.RulesetRuleActionParametersArgs(ruleset="current"),
+                expression=keys[generation].apply(
+                    lambda k: accepted_token_expression(hosts, k, ttl)
+                ),
+            )
+            for generation in older
+        ]
+        rules.append(
+            cloudflare.RulesetRuleArgs(
+                ref="r2_video_signed_delivery",
+                description="Block delivery requests without a valid playback token",
+                action="block",
+                # The key makes the expression a secret: encrypted in state, masked in the plan.
+                expression=keys[signing].apply(lambda k: signed_delivery_expression(hosts, k, ttl)),
+            )
+        )
+        self.signed_delivery_rules = cloudflare.Ruleset(
+            f"{name}-signed-delivery",
+            zone_id=args.zone_id,
+            kind="zone",
+            phase=FIREWALL_PHASE,
+            name="r2-video signed delivery",
+            description="Managed by Pulumi (r2-video): playback tokens on the delivery hosts",
+            rules=rules,
+            opts=_entry_point_options(
+                self, args.zone_id, FIREWALL_PHASE, args.adopt_firewall_ruleset_id
+            ),
+        )
+        # What review reads (exported as `signed_delivery_rule`, infra/__main__.py): the same
+        # rules built by the same functions with "[key redacted]" where each key goes. The
+        # expressions are secrets (the keys are literals in them); this text never held a key,
+        # so no redaction can fail, and an edit of hosts, ttl or check still shows.
+        self.signed_delivery_review = "\n".join(
+            [f"skip: {accepted_token_expression(hosts, REDACTED_KEY, ttl)}" for _ in older]
+            + [signed_delivery_expression(hosts, REDACTED_KEY, ttl)]
+        )
+        # The signing key reaches the coordinator only once the rule accepts it: nothing signs
+        # URLs the edge would still block.
+        self.playback_hmac_key = pulumi.Output.secret(
+            pulumi.Output.all(keys[signing], self.signed_delivery_rules.id).apply(lambda v: v[0])
+        )
+        self.playback_token_ttl = pulumi.Output.from_input(ttl)
+
+
+def _key_name(component: str, generation: int) -> str:
+    # Generation 1 keeps the name (and URN) the key had before rotation existed.
+    suffix = "" if generation == 1 else f"-{generation}"
+    return f"{component}-playback-key{suffix}"
+
+
+def _entry_point_options(
+    parent: pulumi.Resource, zone_id: str, phase: str, adopt_id: str | None
+) -> pulumi.ResourceOptions:
+    """Options of a zone entry-point ruleset: created, or taken over when ``adopt_id`` is set.
+
+    A zone has one entry point per phase; the provider's create is a POST, which the API refuses
+    (error 20217) when the zone has one already, even an empty one left by the dashboard
+    (terraform-provider-cloudflare internal/services/ruleset/resource.go Create;
+    issues #2004, #1222, #6273). ``import_`` takes the existing one over on the first ``up``
+    (import id ``zones/<zone_id>/<ruleset_id>``: ruleset/resource.go ImportState); later runs
+    find it in state and ignore the option. From then on the stack owns the phase: the update
+    replaces every rule in it with the stack's, and ``pulumi destroy`` deletes the entry point.
+    """
+    if adopt_id is None:
+        return pulumi.ResourceOptions(parent=parent)
+    pulumi.log.warn(
+        f"adopting the zone's existing {phase} entry point {adopt_id}: this stack then owns"
+        " every rule of that phase on the whole zone; `pulumi up` replaces them with the"
+        " stack's rules and `pulumi destroy` deletes them (copy any rule to keep first)"
+    )
+    return pulumi.ResourceOptions(parent=parent, import_=f"zones/{zone_id}/{adopt_id}")
 
 
 def _ttl_settings(

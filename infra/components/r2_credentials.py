@@ -8,7 +8,12 @@ secret access key the SHA-256 (hex) of the token's value. Both are
 Pulumi secrets from the moment they exist: encrypted in state, masked in every plan and preview.
 
 Item Write covers what the coordinator signs for workers (PUT, multipart create/upload/
-complete/abort, list parts); it grants no bucket administration and nothing on other buckets.
+complete/abort, list parts), and more: per Cloudflare's token docs it also reads and lists
+objects ("Object Read & Write": read, write and list objects in the buckets it is scoped to;
+there is no write-only R2 permission). Blast radius of a leaked key pair: every object in this
+one bucket can be read, listed, overwritten and deleted; nothing else (no bucket settings, no
+other bucket, no other account resource). References: https://developers.cloudflare.com/r2/api/tokens/
+(Permissions).
 The permission group's id is looked up by name with the provider's data source, never pasted.
 
 The Cloudflare API token the program runs with needs "Account API Tokens Write" to create it.
@@ -39,6 +44,7 @@ __all__ = [
     "R2Credentials",
     "R2CredentialsArgs",
     "pick_permission_group",
+    "policy_resources",
     "s3_secret_access_key",
 ]
 
@@ -109,6 +115,19 @@ def pick_permission_group(groups: Sequence[Any], name: str = BUCKET_ITEM_WRITE) 
     return str(_field(found[0], "id"))
 
 
+def policy_resources(resource: str) -> str:
+    """The policy's ``resources`` JSON, compact and key-sorted (Terraform's ``jsonencode`` form).
+
+    The provider sends this string to the API as raw JSON and stores the raw JSON the API
+    returns, with no normalisation (terraform-provider-cloudflare
+    internal/services/account_token/custom.go: ``MarshalCustom``,
+    ``unmarshalCustomWithSnapshot``). Its acceptance tests write ``jsonencode(...)``
+    (testdata/*.tf): compact, keys sorted. ``json.dumps``' default separators add spaces that
+    would differ byte for byte from what comes back, a change on every preview.
+    """
+    return json.dumps({resource: "*"}, separators=(",", ":"), sort_keys=True)
+
+
 def _field(group: Any, key: str) -> Any:
     return group.get(key) if isinstance(group, dict) else getattr(group, key, None)
 
@@ -148,7 +167,7 @@ class R2Credentials(pulumi.ComponentResource):
                         for group_id in group_ids
                     ],
                     # Exactly one bucket, in its jurisdiction: nothing else in the account.
-                    resources=self.resource.apply(lambda r: json.dumps({r: "*"})),
+                    resources=self.resource.apply(policy_resources),
                 )
             ],
             opts=pulumi.ResourceOptions(parent=self),

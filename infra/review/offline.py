@@ -79,9 +79,14 @@ class PlannedResource:
     retain_on_delete: bool
     depends_on: tuple[str, ...]
     inputs: dict[str, Any]
+    aliases: tuple[str, ...] = ()
+    """The old URNs this resource answers to (``ResourceOptions.aliases``): a rename, not a
+    delete plus a create."""
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        # Only when set, so plans of programs without aliases keep their bytes.
+        extra: dict[str, Any] = {"aliases": list(self.aliases)} if self.aliases else {}
+        return extra | {
             "urn": self.urn,
             "type": self.type,
             "name": self.name,
@@ -170,6 +175,28 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         super().__init__(mocks)
         self.registrations: list[PlannedResource] = []
 
+    def _alias_urns(self, request: Any) -> tuple[str, ...]:
+        """The URNs of ``request.aliases`` in the same scheme as this monitor's own URNs
+        (``MockMonitor.make_urn``), so an alias can be matched against the base plan's URNs.
+        An alias spec leaves out what stays the same (pulumi/pulumi proto/pulumi/alias.proto)."""
+        urns = set()
+        for alias in request.aliases:
+            if alias.WhichOneof("alias") == "urn":
+                urns.add(alias.urn)
+                continue
+            spec = alias.spec
+            # No parent means a child of the stack; make_urn reads only the parent's type.
+            stack_root = "urn:pulumi:stack::project::pulumi:pulumi:Stack::root"
+            parent = stack_root if spec.noParent else (spec.parentUrn or request.parent)
+            urn = self.make_urn(parent, spec.type or request.type, spec.name or request.name)
+            if spec.stack or spec.project:
+                # "urn:pulumi:<stack>::<project>::<type>::<name>"
+                scope, project, rest = urn.split("::", 2)
+                stack = spec.stack or scope.removeprefix("urn:pulumi:")
+                urn = f"urn:pulumi:{stack}::{spec.project or project}::{rest}"
+            urns.add(urn)
+        return tuple(sorted(urns))
+
     def RegisterResource(self, request: Any) -> Any:  # the gRPC method name
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
@@ -184,6 +211,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                     protect=bool(request.protect),
                     retain_on_delete=bool(request.retainOnDelete),
                     depends_on=tuple(sorted(request.dependencies)),
+                    aliases=self._alias_urns(request),
                     inputs=_provider_inputs(
                         request.type, _plain(json_format.MessageToDict(request.object))
                     ),
@@ -283,6 +311,10 @@ class OfflineMocks(pulumi.runtime.Mocks):
                 "keyId": resource_id,
                 "arn": f"arn:{partition_of(region)}:kms:{region}:{account}:key/{resource_id}",
             }
+        elif args.typ == "aws:sns/topic:Topic":
+            region, account = self._aws(args.provider)
+            topic = inputs.get("name") or args.name
+            inputs |= {"arn": f"arn:{partition_of(region)}:sns:{region}:{account}:{topic}"}
         elif args.typ == "aws:iam/accessKey:AccessKey":
             # AWS's documented example key pair: recognisable if it ever leaks into a plan.
             resource_id = FAKE_AWS_ACCESS_KEY_ID

@@ -9,7 +9,10 @@ Three kinds of risk, each a flag in ``python -m infra.cli diff``:
   is removed or replaced, or loses ``protect`` / ``retainOnDelete``, or an S3 bucket gets
   ``forceDestroy``.
 * **border**: where data lives changes: a jurisdiction, an AWS region or partition, a regional
-  hostname's region (``BORDER_PROPERTIES``).
+  hostname's region (``BORDER_PROPERTIES``) or its removal (``BORDER_REMOVALS``), a program
+  warning that data crosses a border (``BORDER_WARNINGS``).
+* **access**: who may read the content changes: a reviewed rendering of a secret rule
+  (``REVIEWED_OUTPUTS``) changes.
 
 Add a type here when the program starts creating it; ``tests/review/test_risk_table.py`` runs one
 test per entry and checks every property name against the installed provider SDK.
@@ -17,17 +20,29 @@ test per entry and checks every property name against the installed provider SDK
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
+
+from coordinator.endpoints import Jurisdiction
+from infra.residency import allowed_region, region_rule
 
 __all__ = [
     "AWS_PROVIDER",
     "BORDER_PROPERTIES",
+    "BORDER_REMOVALS",
+    "BORDER_WARNINGS",
     "DATA_BEARING",
+    "R2_SIPPY",
     "REPLACE_ON_CHANGE",
+    "REVIEWED_OUTPUTS",
     "ReplaceRule",
     "border_properties",
+    "border_warning",
     "is_data_bearing",
     "replace_rules",
+    "sippy_crossing",
 ]
 
 R2_BUCKET = "cloudflare:index/r2Bucket:R2Bucket"
@@ -70,6 +85,26 @@ DATA_BEARING: dict[str, str] = {
     KMS_KEY: "the KMS key decrypts the masters; once it is deleted they are unreadable",
 }
 
+_R2_CHILD_JURISDICTION = (
+    "infra/components/delivery.py replace_on_changes (the provider schema would update in place)"
+)
+
+
+def _r2_child_rules(what: str, service: str) -> dict[str, ReplaceRule]:
+    """An R2 bucket child: which bucket it configures is fixed (schema.go RequiresReplace on
+    account_id and bucket_name; jurisdiction by the program's replace_on_changes)."""
+    return {
+        "accountId": ReplaceRule(f"the {what} is re-created", _TF_CF.format(service)),
+        "bucketName": ReplaceRule(
+            f"the {what} is re-created on another bucket", _TF_CF.format(service)
+        ),
+        "jurisdiction": ReplaceRule(
+            f"the {what} is re-created on the bucket in the new jurisdiction",
+            _R2_CHILD_JURISDICTION,
+        ),
+    }
+
+
 REPLACE_ON_CHANGE: dict[str, dict[str, ReplaceRule]] = {
     R2_BUCKET: {
         "name": ReplaceRule(
@@ -81,14 +116,15 @@ REPLACE_ON_CHANGE: dict[str, dict[str, ReplaceRule]] = {
         ),
         "jurisdiction": ReplaceRule(
             "a bucket's jurisdiction is fixed at creation: the bucket in the new jurisdiction is"
-            " a different, empty bucket (the provider schema does not mark it RequiresReplace, so"
-            " `pulumi preview` may show an update that cannot move the data)",
-            "Cloudflare r2/reference/data-location; R2-FACTS.md",
+            " a different, empty bucket (the program declares replace_on_changes and"
+            ' delete_before_replace; prod protects the bucket: see README, "Replacing the'
+            ' delivery bucket")',
+            "Cloudflare r2/reference/data-location; schema.go has no RequiresReplace on it:"
+            " infra/components/delivery.py replace_on_changes",
         ),
-        "location": ReplaceRule(
-            "a location hint is honoured only at creation",
-            _TF_CF.format("r2_bucket").replace("RequiresReplace", "RequiresReplaceIfConfigured"),
-        ),
+        # `location` is not here: the provider keeps the state's value whatever the program says
+        # (r2_bucket/schema.go locationIgnorePlanModifier), so a changed hint neither replaces
+        # nor moves anything. BORDER_PROPERTIES flags it; the preflight fails on a mismatch.
     },
     R2_CUSTOM_DOMAIN: {
         "domain": ReplaceRule("the custom domain is re-created", _TF_CF.format("r2_custom_domain")),
@@ -99,7 +135,17 @@ REPLACE_ON_CHANGE: dict[str, dict[str, ReplaceRule]] = {
         "accountId": ReplaceRule(
             "the custom domain is re-created", _TF_CF.format("r2_custom_domain")
         ),
+        "jurisdiction": ReplaceRule(
+            "the custom domain is re-attached to the bucket in the new jurisdiction",
+            _R2_CHILD_JURISDICTION,
+        ),
     },
+    R2_CORS: _r2_child_rules("CORS configuration", "r2_bucket_cors"),
+    # Its delete is a no-op in the provider (r2_bucket_lifecycle/resource.go): the old rules stay
+    # on the old bucket until it is deleted.
+    R2_LIFECYCLE: _r2_child_rules("lifecycle configuration", "r2_bucket_lifecycle"),
+    # Create/update only; Read and Delete are empty (r2_managed_domain/resource.go).
+    R2_MANAGED_DOMAIN: _r2_child_rules("r2.dev setting", "r2_managed_domain"),
     REGIONAL_HOSTNAME: {
         "hostname": ReplaceRule(
             "the regional hostname is re-created", _TF_CF.format("regional_hostname")
@@ -156,7 +202,11 @@ BORDER_PROPERTIES: dict[str, dict[str, str]] = {
     "cloudflare:*": {"jurisdiction": "R2 jurisdiction (data-residency boundary)"},
     R2_BUCKET: {
         "jurisdiction": "R2 jurisdiction (data-residency boundary)",
-        "location": "R2 location hint (the region the bucket is placed in)",
+        "location": (
+            "R2 location hint: honoured only when the name is first created; the provider"
+            " ignores a change, so the bucket stays where it is (`preflight` fails until the"
+            " setting matches the bucket)"
+        ),
     },
     REGIONAL_HOSTNAME: {
         "regionKey": "regional hostname region (where TLS is terminated and content processed)"
@@ -164,6 +214,59 @@ BORDER_PROPERTIES: dict[str, dict[str, str]] = {
     "aws:*": {"region": "AWS region of the resource"},
     AWS_PROVIDER: {"region": "AWS provider region (every AWS resource of the stack)"},
 }
+
+
+# Resources whose removal moves processing out of the jurisdiction.
+BORDER_REMOVALS: dict[str, str] = {
+    REGIONAL_HOSTNAME: "regional hostname removed: TLS termination and processing of the host"
+    " may happen in any Cloudflare data center, outside the jurisdiction's region",
+}
+
+# Warnings the program logs when a stack crosses a border on purpose (pulumi.log.warn: the
+# offline plan records them, `pulumi up` prints them). Each pattern names its source.
+BORDER_WARNINGS: dict[str, re.Pattern[str]] = {
+    # infra/components/sippy.py: Sippy copies from a bucket outside the jurisdiction
+    # (sippy.acknowledgeCrossBorder).
+    "Sippy migration across a border": re.compile(r"data crosses a border", re.IGNORECASE),
+    # infra/components/edge.py: regionalHostnames false where the jurisdiction has a region.
+    "delivery processing not pinned to the region": re.compile(
+        r"processing is not pinned to", re.IGNORECASE
+    ),
+}
+
+
+# Stack outputs that render something secret in a reviewable form; a change of one is an ACCESS
+# flag (who may read the content changes). infra/__main__.py exports them.
+REVIEWED_OUTPUTS: dict[str, str] = {
+    "signed_delivery_rule": "the signed-delivery WAF rule (which requests may fetch content;"
+    " key redacted)",
+}
+
+
+R2_SIPPY = "cloudflare:index/r2BucketSippy:R2BucketSippy"
+
+
+def sippy_crossing(inputs: Mapping[str, Any]) -> str | None:
+    """Why an R2BucketSippy copies data across a border (its AWS source region is not allowed
+    for the bucket's jurisdiction, the same rule as the stack's own region), or None. Read from
+    the resource itself, so it holds whatever the program's warning says."""
+    source = inputs.get("source")
+    region = source.get("region") if isinstance(source, Mapping) else None
+    try:
+        jurisdiction = Jurisdiction(inputs.get("jurisdiction") or Jurisdiction.DEFAULT.value)
+    except ValueError:
+        return f"Sippy into an unknown jurisdiction {inputs.get('jurisdiction')!r}"
+    if not isinstance(region, str) or allowed_region(jurisdiction, region):
+        return None
+    return (
+        f"Sippy copies from {region} into a {jurisdiction.value!r} bucket: outside the"
+        f" jurisdiction ({region_rule(jurisdiction)})"
+    )
+
+
+def border_warning(message: str) -> str | None:
+    """What border a program warning says is crossed, or None."""
+    return next((what for what, rx in BORDER_WARNINGS.items() if rx.search(message)), None)
 
 
 def _package(type_token: str) -> str:

@@ -22,6 +22,7 @@ from coordinator.app import create_app
 from coordinator.config import Settings, StoreSettings
 from coordinator.demo import serve_in_thread
 from coordinator.embedded_store import EmbeddedStore, embedded_store
+from coordinator.handles import UploadHandles
 from coordinator.s3client import make_client
 from coordinator.tokens import JobScope, TokenCodec
 
@@ -178,3 +179,12 @@ def make_scope() -> Callable[..., JobScope]:
 def settings_for(store: EmbeddedStore) -> Callable[..., Settings]:
     """Settings over the session's store, with any field overridden."""
     return lambda **overrides: make_settings(store, **overrides)
+
+
+def sealed_upload(settings: Settings, job_id: str, key: str, store_upload_id: str = "u-1") -> str:
+    """The upload handle the coordinator would hand out for ``store_upload_id`` (a test may name
+    an upload the store never made, to reach the store call behind the handle check)."""
+    handles = UploadHandles(settings.token_keys, signing_kid=settings.signing_kid)
+    handle = handles.seal(job_id=job_id, key=key, upload_id=store_upload_id)
+    assert handle is not None
+    return handle

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from coordinator.broker import MAX_EXPIRES, Broker, OutputFile, url_lifetime
 from coordinator.errors import InvalidInput, StoreUnavailable
+from coordinator.handles import UploadHandles
 from coordinator.keys import output_key, validate_content_type, validate_key, validate_prefix
 from coordinator.multipart import (
     MAX_OBJECT_SIZE,
@@ -49,7 +50,8 @@ def _scope(*, lifetime: timedelta = timedelta(hours=2)) -> JobScope:
     return JobScope("job-1", ("masters/a.mov",), PREFIX, start, start + lifetime)
 
 
-BROKER = Broker(mezzanine=_store("mezzanine"), delivery=_store("delivery"))
+HANDLES = UploadHandles({"k1": "0" * 32}, signing_kid="k1")
+BROKER = Broker(mezzanine=_store("mezzanine"), delivery=_store("delivery"), handles=HANDLES)
 
 BAD_KEYS = {
     "dot-dot": "a/../b",
@@ -68,6 +70,14 @@ BAD_KEYS = {
     "too-long": "k" * 1025,
     "too-long-in-utf8": "é" * 513,
     "empty": "",
+    # Invisible format characters and slash look-alikes (Unicode category Cf; confusables of
+    # U+002F SOLIDUS): inside the prefix, but they make a key read as another name.
+    "first-strong-isolate": "a\u2068b.ts",
+    "byte-order-mark": "\ufeffa.ts",
+    "word-joiner": "a\u2060b.ts",
+    "left-to-right-mark": "a\u200eb.ts",
+    "fraction-slash": "a\u2044b.ts",
+    "big-solidus": "a\u29f8b.ts",
 }
 
 
@@ -238,7 +248,9 @@ def test_expires_at_is_exactly_when_the_signature_stops() -> None:
 
 
 def test_input_urls_are_capped_by_the_mezzanine_store() -> None:
-    capped = Broker(mezzanine=_store("mezzanine", max_expires=300), delivery=_store("delivery"))
+    capped = Broker(
+        mezzanine=_store("mezzanine", max_expires=300), delivery=_store("delivery"), handles=HANDLES
+    )
     urls, expires_at = capped.input_urls(_scope(), now=NOW, expires_in=3600)
     assert expires_at == NOW.replace(microsecond=0) + timedelta(seconds=300)
     assert "X-Amz-Expires=300" in urls[0].get_url and "X-Amz-Expires=300" in urls[0].head_url

@@ -13,6 +13,7 @@ S3 endpoint that answers whatever a test tells it to (``FakeStore``).
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import hashlib
 import http.server
 import json
@@ -43,6 +44,7 @@ from coordinator.embedded_store import EmbeddedStore
 from coordinator.s3client import MAX_ATTEMPTS
 from coordinator.sigv4 import Credentials
 from coordinator.tokens import JobScope, TokenCodec
+from tests.coordinator.conftest import sealed_upload
 
 MiB = 2**20
 REPO = Path(__file__).resolve().parents[2]
@@ -150,18 +152,25 @@ class FakeStore:
 
     def __init__(self) -> None:
         self.status, self.body = 200, b""
+        self.headers: dict[str, str] = {}  # extra headers; may replace Content-Length
         owner = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def _answer(self) -> None:
                 self.rfile.read(int(self.headers.get("content-length") or 0))
                 self.send_response(owner.status)
-                self.send_header("Content-Length", str(len(owner.body)))
+                headers = {"Content-Length": str(len(owner.body)), **owner.headers}
+                for name, value in headers.items():
+                    if name != "Date":  # send_response wrote it (date_time_string below)
+                        self.send_header(name, value)
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(owner.body)
 
             do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _answer
+
+            def date_time_string(self, timestamp: float | None = None) -> str:
+                return owner.headers.get("Date") or super().date_time_string(timestamp)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
@@ -359,14 +368,15 @@ def test_a_closed_port_is_a_503_on_every_route_that_calls_the_store(settings: Se
         dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
     s = _via(settings, dead)
     job_id, auth = _mint(s, "faults/closed/")
-    base, upload = f"/v1/jobs/{job_id}", "/multipart/u-1"
+    handle = sealed_upload(s, job_id, "faults/closed/a.mp4")
+    base, upload = f"/v1/jobs/{job_id}", f"/multipart/{handle}"
     with _serving(s, **SHORT) as api:
         answers = {
             "create job": api.post("/v1/jobs", headers=_admin(s),
                                    json={"mezzanine_key": "m.mov", "output_prefix": "j/"}),
             "start": api.post(f"{base}/multipart", headers=auth,
                               json={"path": "a.mp4", "size": 5, "content_type": "video/mp4"}),
-            "status": api.get(f"{base}{upload}", headers=auth, params={"path": "a", "size": 5}),
+            "status": api.get(f"{base}{upload}", headers=auth, params={"path": "a.mp4", "size": 5}),
             "complete": api.post(f"{base}{upload}/complete", headers=auth, json={
                 "path": "a.mp4", "size": 5, "parts": [{"part_number": 1, "etag": "0" * 32}]}),
             "abort": api.delete(f"{base}{upload}", headers=auth, params={"path": "a.mp4"}),
@@ -406,12 +416,127 @@ def test_a_store_answering_nonsense_never_yields_a_false_success_or_a_500(
             json={"path": "a.mp4", "size": 5, "content_type": "video/mp4"},
         )
         complete = api.post(
-            f"{base}/multipart/u-1/complete",
+            f"{base}/multipart/{sealed_upload(s, job_id, 'faults/nonsense/a.mp4')}/complete",
             headers=auth,
             json={"path": "a.mp4", "size": 5, "parts": [{"part_number": 1, "etag": "0" * 32}]},
         )
     _assert_503(start, s, "start multipart")
     _assert_503(complete, s, "complete")
+
+
+MALFORMED_HEADS = {
+    "content-length-not-a-number": {"Content-Length": "twelve"},
+    "last-modified-not-a-date": {"Last-Modified": "yesterday-ish"},
+}
+
+
+@pytest.mark.parametrize("headers", MALFORMED_HEADS.values(), ids=MALFORMED_HEADS.keys())
+def test_a_head_answer_botocore_cannot_read_is_a_502_not_a_500(
+    settings: Settings, fake_store: FakeStore, headers: dict[str, str]
+) -> None:
+    """botocore's parser raised ValueError past the broker: a 500 with a traceback."""
+    fake_store.status, fake_store.headers = 200, headers
+    s = _via(settings, fake_store.endpoint)
+    with _serving(s, **SHORT) as api:
+        answer = api.post(
+            "/v1/jobs", headers=_admin(s), json={"mezzanine_key": "m.mov", "output_prefix": "j/"}
+        )
+    assert answer.status_code == 502, answer.text
+    assert answer.json()["error"]["code"] == "store_bad_answer"
+
+
+def test_a_skewed_clock_is_named_not_read_as_a_missing_mezzanine(
+    settings: Settings, fake_store: FakeStore
+) -> None:
+    """A store 20 minutes behind this coordinator refuses its signatures with a 403; on a HEAD
+    there is no body to say why, and job creation used to answer mezzanine_not_found."""
+    store_time = datetime.now(UTC) - timedelta(minutes=20)
+    fake_store.status = 403
+    fake_store.headers = {"Date": email.utils.format_datetime(store_time, usegmt=True)}
+    s = _via(settings, fake_store.endpoint)
+    with _serving(s, **SHORT) as api:
+        answer = api.post(
+            "/v1/jobs", headers=_admin(s), json={"mezzanine_key": "m.mov", "output_prefix": "j/"}
+        )
+    assert answer.status_code == 503, answer.text
+    error = answer.json()["error"]
+    assert error["code"] == "store_clock_skew"
+    assert "20 minutes ahead" in error["message"], error["message"]
+    # The same 403 from a store whose clock agrees is still "not found" (no list permission).
+    fake_store.headers = {"Date": email.utils.format_datetime(datetime.now(UTC), usegmt=True)}
+    with _serving(s, **SHORT) as api:
+        answer = api.post(
+            "/v1/jobs", headers=_admin(s), json={"mezzanine_key": "m.mov", "output_prefix": "j/"}
+        )
+    assert answer.status_code == 400 and answer.json()["error"]["code"] == "mezzanine_not_found"
+
+
+class DripStore:
+    """Answers every request with a status line and then one header line every ``interval``
+    seconds, ``lines`` times: each read arrives well within botocore's read timeout, so only a
+    budget for the whole call can end it."""
+
+    def __init__(self, *, interval: float = 0.25, lines: int = 120) -> None:
+        self.dripping = 0  # connections still being dripped to
+        self._lock = threading.Lock()
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.endpoint = f"http://127.0.0.1:{self._server.getsockname()[1]}"
+        self._closed = threading.Event()
+        self.interval, self.lines = interval, lines
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._closed.is_set():
+            try:
+                connection, _ = self._server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._drip, args=(connection,), daemon=True).start()
+
+    def _drip(self, connection: socket.socket) -> None:
+        with self._lock:
+            self.dripping += 1
+        try:
+            with connection:
+                connection.recv(65536)
+                connection.sendall(b"HTTP/1.1 200 OK\r\n")
+                for n in range(self.lines):
+                    if self._closed.wait(self.interval):
+                        return
+                    connection.sendall(b"x-drip-%d: 1\r\n" % n)
+        except OSError:
+            pass
+        finally:
+            with self._lock:
+                self.dripping -= 1
+
+    def close(self) -> None:
+        self._closed.set()
+        self._server.close()
+
+
+def test_a_dripping_store_cannot_hold_a_request_past_its_budget(settings: Settings) -> None:
+    """A store sending 20 bytes every 2 s held a status call for 40 s: botocore's read timeout
+    is per read. The request's store budget ends it with a 503 while the store still drips."""
+    drip = DripStore()
+    try:
+        s = _via(settings, drip.endpoint)
+        job_id, auth = _mint(s, "faults/drip/")
+        handle = sealed_upload(s, job_id, "faults/drip/a.mp4")
+        broker = build_broker(s, connect_timeout=1, read_timeout=5)
+        app = create_app(s, broker=broker, store_budget_seconds=1.5)
+        with serve_in_thread(app) as base, httpx.Client(base_url=base, timeout=60) as api:
+            answer = api.get(
+                f"/v1/jobs/{job_id}/multipart/{handle}",
+                headers=auth,
+                params={"path": "a.mp4", "size": 5},
+            )
+            still_dripping = drip.dripping
+        _assert_503(answer, s, "status against a dripping store")
+        assert "budget" in answer.json()["error"]["message"]
+        assert still_dripping >= 1, "the answer came only after the store stopped dripping"
+    finally:
+        drip.close()
 
 
 # -- settings unreadable at start ---------------------------------------------------------------
@@ -752,14 +877,22 @@ def test_an_upload_is_never_completed_twice(
     assert stored["ETag"] == first.json()["etag"]
 
 
+@pytest.mark.parametrize("round_", range(3))
 def test_racing_completes_assemble_the_object_once_and_every_retry_hears_409(
-    served: str, http: httpx.Client, api: httpx.Client, job: Any, s3: Any, settings: Settings
+    served: str,
+    http: httpx.Client,
+    api: httpx.Client,
+    job: Any,
+    s3: Any,
+    settings: Settings,
+    round_: int,
 ) -> None:
-    """Four completes of one upload at once. While the winner assembles the object, a loser
-    may hear 404 or 503 (the JuiceFS gateway even answers AccessDenied); never a 500, and any
-    retry afterwards hears 409. The object is the parts, once."""
+    """Four completes of one upload at once. The coordinator lets one complete of an upload
+    reach the store at a time (the JuiceFS gateway stored 0-byte, truncated or zero-filled
+    objects when completes raced), so exactly one hears 200 and the others, and any retry,
+    hear 409 already_completed. The object is the parts, once."""
     size = 5 * MiB + 7
-    upload_id, etags, data = _uploaded(api, http, job, "race.mp4", size, seed=12)
+    upload_id, etags, data = _uploaded(api, http, job, "race.mp4", size, seed=12 + round_)
     answers: list[httpx.Response] = []
     barrier = threading.Barrier(4)
 
@@ -774,9 +907,76 @@ def test_racing_completes_assemble_the_object_once_and_every_retry_hears_409(
     for thread in threads:
         thread.join(60)
     statuses = sorted(a.status_code for a in answers)
-    assert len(statuses) == 4, statuses
-    assert set(statuses) <= {200, 404, 409, 503}, [a.text for a in answers]
+    assert statuses == [200, 409, 409, 409], [a.text for a in answers]
+    assert {a.json()["error"]["code"] for a in answers if a.status_code == 409} == {
+        "already_completed"
+    }
     retry = _complete(api, job, upload_id, "race.mp4", size, etags)
     assert retry.status_code == 409, retry.text
     stored = s3.get_object(Bucket=settings.delivery.bucket, Key=job.prefix + "race.mp4")
     assert _sha(stored["Body"].read()) == _sha(data)
+
+
+# -- slow and ambiguous clients of `serve` ------------------------------------------------------
+
+
+def _raw_exchange(base: str, head: bytes, *, trickle: bytes = b"", every: float = 0.2) -> bytes:
+    """Send ``head``, then ``trickle`` one byte every ``every`` s while no answer has come;
+    return everything the server sent until it closed the connection."""
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as conn:
+        conn.sendall(head)
+        conn.settimeout(every)
+        answer = b""
+        for byte in trickle:
+            try:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return answer
+                answer += chunk
+                break
+            except TimeoutError:
+                conn.sendall(bytes([byte]))
+        conn.settimeout(30)
+        while chunk := conn.recv(65536):
+            answer += chunk
+        return answer
+
+
+def test_a_trickling_body_is_cut_with_408_and_the_connection_closed(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """uvicorn waits for a body forever; the app gives it BODY_SECONDS."""
+    monkeypatch.setattr("coordinator.httpio.BODY_SECONDS", 1)
+    job_id, auth = _mint(settings, "faults/trickle/")
+    body = json.dumps({"files": [{"path": "a.ts", "content_type": "video/mp2t"}]}).encode()
+    head = (
+        f"POST /v1/jobs/{job_id}/outputs HTTP/1.1\r\nHost: x\r\n"
+        f"Authorization: {auth['Authorization']}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    with _serving(settings) as api:
+        answer = _raw_exchange(str(api.base_url).rstrip("/"), head, trickle=body, every=0.2)
+    status_line, _, rest = answer.partition(b"\r\n")
+    assert status_line == b"HTTP/1.1 408 Request Timeout", answer[:300]
+    assert b"connection: close" in rest.lower()
+    assert b'"request_timeout"' in rest
+
+
+def test_content_length_and_transfer_encoding_together_are_refused_and_closed(
+    settings: Settings,
+) -> None:
+    """Both framings on one request is the classic smuggling shape (RFC 9112 6.1): the answer
+    is a 400 and the connection is not reused for whatever bytes follow."""
+    job_id, auth = _mint(settings, "faults/smuggle/")
+    body = b'{"files":[{"path":"a.ts","content_type":"video/mp2t"}]}'
+    smuggled = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    head = (
+        f"POST /v1/jobs/{job_id}/outputs HTTP/1.1\r\nHost: x\r\n"
+        f"Authorization: {auth['Authorization']}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nTransfer-Encoding: chunked\r\n\r\n"
+    ).encode() + b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n" + smuggled
+    with _serving(settings) as api:
+        answer = _raw_exchange(str(api.base_url).rstrip("/"), head)
+    assert answer.startswith(b"HTTP/1.1 400 "), answer[:300]
+    assert answer.count(b"HTTP/1.1 ") == 1, "a second request was served on the connection"

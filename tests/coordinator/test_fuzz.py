@@ -49,6 +49,7 @@ from coordinator.broker import Broker
 from coordinator.config import Settings
 from coordinator.demo import serve_in_thread
 from coordinator.embedded_store import EmbeddedStore
+from coordinator.handles import UploadHandles
 from coordinator.multipart import MAX_OBJECT_SIZE
 from coordinator.s3client import LazyClient
 from coordinator.sigv4 import Credentials, presign_url
@@ -93,6 +94,12 @@ def _iso(moment: datetime) -> str:
 
 
 # -- the served coordinator and what the checks know about it ----------------------------------
+
+
+def _store_upload_id(handle: str) -> str:
+    """The store's upload id inside a handle: its first base64url field (coordinator/handles.py)."""
+    body = handle.split(".")[0]
+    return base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode("utf-8")
 
 
 @dataclass
@@ -146,6 +153,7 @@ def fuzz(store: EmbeddedStore, s3: Any, settings: Settings, request: Any) -> Ite
     broker = Broker(
         mezzanine=store_of(s.mezzanine, store.credentials),
         delivery=store_of(s.delivery, store.credentials),
+        handles=UploadHandles(s.token_keys, signing_kid=s.signing_kid),
     )
     counts: Counter[str] = Counter()
     statuses: Counter[int] = Counter()
@@ -262,7 +270,10 @@ class _Checker:
             for entry in body.get("files", []):
                 found.append((entry["url"], entry["method"], dict(entry["headers"])))
             for part in body.get("parts", []):
-                extra = {"uploadId": body["upload_id"], "partNumber": str(part["part_number"])}
+                extra = {
+                    "uploadId": _store_upload_id(body["upload_id"]),
+                    "partNumber": str(part["part_number"]),
+                }
                 found.append((part["url"], "PUT", extra))
         strays = [s for s in _strings(body) if s.startswith(("http://", "https://"))]
         assert len(strays) == len(found), f"{where}: a URL outside the known fields: {strays}"

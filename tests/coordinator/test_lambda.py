@@ -84,3 +84,56 @@ def test_lambda_errors_are_json_with_status(lambda_env: Settings) -> None:
     assert huge["statusCode"] == 413
     health = lambda_handler.handler(function_url_event("GET", "/healthz"), None)
     assert health["statusCode"] == 200 and json.loads(health["body"]) == {"status": "ok"}
+
+
+def _healthz() -> dict:
+    return function_url_event("GET", "/healthz")
+
+
+def _with(**changes: object) -> dict:
+    event = _healthz()
+    event.update(changes)
+    return event
+
+
+def _without_request_context() -> dict:
+    event = _healthz()
+    del event["requestContext"]
+    return event
+
+
+# Shapes from the AWS docs' sample events (S3, SQS, EventBridge, API Gateway REST v1.0).
+NOT_HTTP_EVENTS = {
+    "empty-object": {},
+    "none": None,
+    "list": [],
+    "string": "GET /healthz",
+    "s3-notification": {"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put"}]},
+    "sqs-message": {"Records": [{"eventSource": "aws:sqs", "body": "hello"}]},
+    "eventbridge": {"version": "0", "source": "aws.events", "detail-type": "Scheduled Event"},
+    "rest-api-v1": {"httpMethod": "GET", "path": "/healthz", "headers": {}},
+    "payload-version-3": _with(version="3.0"),
+    "no-request-context": _without_request_context(),
+    "request-context-not-an-object": _with(requestContext="GET"),
+    "int-header-value": _with(headers={"host": "h", "content-length": 0}),
+    "headers-a-list": _with(headers=[["host", "h"]]),
+    "body-a-number": _with(body=42),
+    "bad-base64": _with(body="not base64!!", isBase64Encoded=True),
+    "base64-flag-a-string": _with(isBase64Encoded="false"),
+}
+
+
+@pytest.mark.parametrize("event", NOT_HTTP_EVENTS.values(), ids=NOT_HTTP_EVENTS.keys())
+def test_events_that_are_not_http_requests_get_a_clean_400(
+    lambda_env: Settings, event: object
+) -> None:
+    """Mangum raised on these (an unhandled exception in the function's log, an error to the
+    invoker): each is now a 400 naming what is wrong, and the app is never called."""
+    answer = lambda_handler.handler(event, None)  # type: ignore[arg-type]
+    assert answer["statusCode"] == 400, answer
+    assert json.loads(answer["body"])["error"]["code"] == "unsupported_event"
+
+
+def test_a_valid_event_is_still_served(lambda_env: Settings) -> None:
+    answer = lambda_handler.handler(_healthz(), None)
+    assert answer["statusCode"] == 200, answer

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import logging
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,6 +16,7 @@ from botocore.stub import Stubber
 from coordinator import lambda_handler
 from coordinator.config import ConfigError, load_settings
 from coordinator.secrets import SecretsError, bundle_environment, overlay_secrets
+from tests.coordinator.lambda_events import function_url_event
 
 ARN = "arn:aws-us-gov:secretsmanager:us-gov-west-1:333333333333:secret:r2-video/coordinator-AbCdEf"
 ADMIN_KEY = "admin-" + "a" * 48
@@ -159,7 +162,7 @@ def test_lambda_refuses_to_serve_when_the_secret_cannot_be_read(monkeypatch, cap
     lambda_handler._adapter.cache_clear()
     try:
         with caplog.at_level(logging.ERROR, logger="coordinator.lambda_handler"):
-            answer = lambda_handler.handler({"version": "2.0", "rawPath": "/healthz"}, None)
+            answer = lambda_handler.handler(function_url_event("GET", "/healthz"), None)
     finally:
         lambda_handler._adapter.cache_clear()
     assert answer["statusCode"] == 503
@@ -167,3 +170,56 @@ def test_lambda_refuses_to_serve_when_the_secret_cannot_be_read(monkeypatch, cap
     logged = caplog.text
     assert "refusing to serve" in logged and ARN in logged and "NoCredentialsError" in logged
     assert ADMIN_KEY not in logged and ADMIN_KEY not in answer["body"]
+
+
+class _SecretsManagerOnLoopback:
+    """Answers GetSecretValue over real HTTP, so botocore parses (and may log) a real body."""
+
+    def __init__(self, secret: dict[str, Any]) -> None:
+        body = json.dumps(
+            {"ARN": ARN, "Name": "r2-video/coordinator", "SecretString": json.dumps(secret)}
+        ).encode()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("content-length") or 0))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-amz-json-1.1")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_no_log_level_prints_the_secret_bundle(monkeypatch, caplog):
+    """With every logger at DEBUG (what an operator turns on for a cold start), botocore's
+    parser logged the whole GetSecretValue answer: admin key, token keys, R2 secret."""
+    fake = _SecretsManagerOnLoopback(BUNDLE)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", fake.endpoint)
+    for name, value in PLAIN_ENV.items():
+        if name.startswith("AWS_"):
+            monkeypatch.setenv(name, value)
+    try:
+        with caplog.at_level(logging.DEBUG):
+            logging.getLogger("botocore").setLevel(logging.DEBUG)
+            merged = overlay_secrets(PLAIN_ENV)
+            # Logging works again afterwards: the quiet spell covered the fetch only.
+            logging.getLogger("botocore.test").debug("after the fetch")
+    finally:
+        logging.getLogger("botocore").setLevel(logging.NOTSET)
+        fake.close()
+    assert merged["COORDINATOR_ADMIN_KEY"] == ADMIN_KEY  # the real body was parsed
+    logged = "\n".join(f"{r.getMessage()} {r.args!r}" for r in caplog.records)
+    assert "after the fetch" in logged
+    for secret in (ADMIN_KEY, TOKEN_KEY, R2_SECRET, R2_KEY_ID):
+        assert secret not in logged

@@ -163,3 +163,17 @@ def test_job_ids_are_fresh_and_url_safe() -> None:
     assert len(ids) == 100
     assert all(is_job_id(i) for i in ids)
     assert not is_job_id("a/b") and not is_job_id("") and not is_job_id("-lead")
+
+
+def test_a_token_whose_nbf_is_ahead_of_the_clock_is_refused(codec: TokenCodec) -> None:
+    """RFC 7519 4.1.5: a token MUST NOT be accepted before its nbf. We never set it; a control
+    plane that mints its own tokens may, and PyJWT's check was off (it reads the wall clock)."""
+    later = int((NOW + timedelta(minutes=10)).timestamp())
+    with pytest.raises(Unauthenticated, match="not valid yet") as refused:
+        codec.verify(_mint(NEW_SECRET, nbf=later), now=NOW)
+    assert refused.value.code == "token_not_yet_valid"
+    # The same token verifies once its time has come, and a past nbf is no obstacle.
+    assert codec.verify(_mint(NEW_SECRET, nbf=later), now=NOW + timedelta(minutes=10)).job_id
+    assert codec.verify(_mint(NEW_SECRET, nbf=int(NOW.timestamp()) - 60), now=NOW).job_id
+    with pytest.raises(Unauthenticated, match="NumericDate"):
+        codec.verify(_mint(NEW_SECRET, nbf="soon"), now=NOW)

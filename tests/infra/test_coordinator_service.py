@@ -129,6 +129,18 @@ def test_r2_token_may_write_objects_in_exactly_the_delivery_bucket(planned, stac
     assert f"_{plan.outputs['jurisdiction']}_{plan.outputs['delivery_bucket']}" in resource
 
 
+@pytest.mark.parametrize("stack", EXAMPLE_STACKS)
+def test_r2_token_resources_are_sent_compact_and_key_sorted(planned, stack):
+    # The provider stores the raw JSON the API returns (terraform-provider-cloudflare
+    # internal/services/account_token/custom.go); its tests send Terraform's jsonencode() form,
+    # compact with sorted keys: `{"<resource>":"*"}`, no spaces.
+    plan = planned[stack]
+    for token in plan.of_type(TOKEN):
+        (policy,) = token.inputs["policies"]
+        (resource,) = json.loads(policy["resources"])
+        assert policy["resources"] == '{"' + resource + '":"*"}', token.urn
+
+
 def test_permission_group_is_picked_by_name_and_bucket_scope():
     groups = [
         {"id": "a", "name": BUCKET_ITEM_WRITE, "scopes": ["com.cloudflare.api.account"]},

@@ -47,3 +47,14 @@ def project_copy(tmp_path: Path) -> Callable[[str, Callable[[str], str]], Path]:
         return folder
 
     return copy
+
+
+@pytest.fixture(scope="session")
+def plan_with_rotation() -> Any:
+    """eu-prod planned with two playback key generations (a rotation under way)."""
+    from infra.review.offline import synthesize
+    from infra.review.plan import load_stack_config
+
+    config = load_stack_config("eu-prod")
+    values = {**config.values, "r2-video:signedDeliveryKeyGenerations": "[1, 2]"}
+    return synthesize("eu-prod", values, secret_keys=config.secret_keys)

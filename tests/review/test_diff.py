@@ -86,9 +86,45 @@ def test_policy_documents_are_diffed_statement_by_statement(eu_prod_plan, write_
     document["Statement"][0]["Effect"] = "Allow"
     policy["inputs"]["policy"] = json.dumps(document)
     ((_old, _new, changes),) = _diff(write_plan, eu_prod_plan, head).changed
+    # Statements are named by Sid (the program gives each one), not by position.
     assert [(c.path, c.before, c.after) for c in changes] == [
-        ("policy.Statement[0].Effect", "Deny", "Allow")
+        ("policy.Statement[Sid=DenyInsecureTransport].Effect", "Deny", "Allow")
     ]
+
+
+def test_reordering_policy_statements_is_no_change(eu_prod_plan, write_plan):
+    # IAM evaluates every statement whatever its place (AWS IAM User Guide, "Policy evaluation
+    # logic"): a reorder changes nothing, so it must not show as edits of each position.
+    head = copy.deepcopy(eu_prod_plan)
+    policy = _find(head, "RolePolicy")
+    document = json.loads(policy["inputs"]["policy"])
+    assert len(document["Statement"]) > 1
+    document["Statement"].reverse()
+    policy["inputs"]["policy"] = json.dumps(document)
+    assert _diff(write_plan, eu_prod_plan, head).changed == []
+
+
+def test_a_statement_without_sid_is_matched_by_content(eu_prod_plan, write_plan):
+    head = copy.deepcopy(eu_prod_plan)
+    policy = _find(head, "RolePolicy")
+    document = json.loads(policy["inputs"]["policy"])
+    added = {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "*"}
+    document["Statement"].insert(0, added)
+    policy["inputs"]["policy"] = json.dumps(document)
+    ((_old, _new, changes),) = _diff(write_plan, eu_prod_plan, head).changed
+    # Only the new statement shows: the others keep their Sid and are unchanged.
+    prefixes = {c.path.split("]")[0] for c in changes}
+    assert len(prefixes) == 1 and prefixes.pop().startswith("policy.Statement[#")
+    assert {c.after for c in changes} == {"Allow", "s3:ListBucket", "*"}
+
+
+def test_replacing_a_protected_resource_says_pulumi_up_stops(eu_prod_plan, write_plan):
+    head = copy.deepcopy(eu_prod_plan)
+    bucket = _find(head, "R2Bucket")
+    assert bucket["protect"] is True  # eu-prod protects its data (environment prod)
+    bucket["inputs"]["name"] = "video-eu-prod-delivery-2"
+    (flag,) = [f for f in _diff(write_plan, eu_prod_plan, head).flags if f.kind == DATA_LOSS]
+    assert "it is protected, so `pulumi up` stops until it is unprotected" in flag.message
 
 
 PROTECT_REMOVED = "`protect` removed: a later change can delete it"
@@ -152,18 +188,23 @@ def test_a_renamed_bucket_is_a_remove_plus_add_and_the_comment_says_aliases(
     assert "removed (renamed to `delivery-renditions`?" in out
 
 
-def test_moving_the_aws_provider_region_is_a_border_crossing_for_every_aws_resource(
+def test_moving_the_aws_provider_region_is_one_border_row_naming_every_regional_resource(
     eu_prod_plan, write_plan
 ):
     head = copy.deepcopy(eu_prod_plan)
     _find(head, "providers:aws")["inputs"]["region"] = "us-gov-west-1"
     diff = _diff(write_plan, eu_prod_plan, head)
     kinds = _kinds(diff)
-    assert (BORDER, "aws") in kinds
-    for data in ("mezzanine-bucket", "mezzanine-key"):
-        assert (BORDER, data) in kinds and (DATA_LOSS, data) in kinds
-    (provider_flag,) = [f for f in diff.flags if f.kind == BORDER and "`aws`" in f.label]
+    # One BORDER row for the one cause (the provider), naming what moves with it.
+    assert [f.label for f in diff.flags if f.kind == BORDER] == ["`aws` (aws)"]
+    (provider_flag,) = [f for f in diff.flags if f.kind == BORDER]
     assert "partition aws → aws-us-gov" in provider_flag.message
+    for data in ("mezzanine-bucket", "mezzanine-key"):
+        assert f"`{data}`" in provider_flag.message
+        assert (DATA_LOSS, data) in kinds
+    # IAM is global: the role is neither moved nor replaced by a region change.
+    assert "`coordinator-role`" not in provider_flag.message
+    assert not {name for kind, name in kinds if name.startswith("coordinator-role")}
     assert diff.exit_status == 1
 
 

@@ -457,5 +457,3 @@ def render_results(results: list[RuleResult], context: StackContext) -> str:
     if failed:
         lines.append(f"{len(failed)} mandatory rule(s) failed: the plan is refused.")
     return "\n".join(lines) + "\n"
-
-
