@@ -2,8 +2,9 @@
 
 One method a route. 5xx answers (the coordinator says 503 with ``Retry-After`` when its store
 is down), timeouts and broken connections are retried with capped exponential backoff and
-jitter; a 4xx is raised at once as ``CoordinatorRefused`` with the JSON ``error.code``, which
-callers switch on. Upload ids are opaque strings: they are passed back exactly as received.
+jitter, except 502 ``store_integrity`` (the same call cannot help). A 4xx is raised at once as
+``CoordinatorRefused`` with the JSON ``error.code``, which callers switch on. Upload ids are
+opaque strings: they are passed back exactly as received.
 
 The worker token travels only in the ``Authorization`` header; no message here quotes it.
 
@@ -21,11 +22,22 @@ from urllib.parse import quote
 
 import httpx
 
-__all__ = ["CoordinatorApi", "CoordinatorRefused", "CoordinatorUnavailable", "RetryPolicy"]
+__all__ = [
+    "FINAL_5XX_CODES",
+    "CoordinatorApi",
+    "CoordinatorRefused",
+    "CoordinatorUnavailable",
+    "RetryPolicy",
+]
+
+
+# 5xx answers that are final: retrying the same call cannot help (docs/coordinator.md).
+FINAL_5XX_CODES = frozenset({"store_integrity"})  # completed, but not what was asked: upload again
 
 
 class CoordinatorRefused(Exception):
-    """The coordinator answered 4xx: ``status``, ``code`` (its ``error.code``), ``message``."""
+    """The coordinator answered 4xx (or a final 5xx): ``status``, ``code`` (its
+    ``error.code``), ``message``."""
 
     def __init__(self, operation: str, status: int, code: str, message: str) -> None:
         super().__init__(f"coordinator refused {operation}: {status} {code}: {message}")
@@ -169,7 +181,7 @@ class CoordinatorApi:
                 if response.status_code < 300:
                     return response.json() if response.content else {}
                 code, message = _error(response)
-                if response.status_code < 500:
+                if response.status_code < 500 or code in FINAL_5XX_CODES:
                     raise CoordinatorRefused(operation, response.status_code, code, message)
                 problem = f"{response.status_code} {code}: {message}"
                 retry_after = _retry_after(response)

@@ -16,7 +16,9 @@ Answers the coordinator may give on complete, by ``error.code``: 409 ``already_c
 retried or raced complete: the object holds exactly these parts) is success; 400
 ``invalid_parts`` or another 409 (the parts are not what the plan says) is repaired once by
 asking the status route again and re-uploading what it lists; 404 (the upload is gone) starts
-the upload over once. Any other 4xx stops the publish with the coordinator's code and message.
+the upload over once, and so does 502 ``store_integrity`` (the store completed something other
+than the parts: upload again). Any other 4xx stops the publish with the coordinator's code and
+message.
 
 References: docs/coordinator.md (Multipart); RFC 8216 and ISO/IEC 23009-1 via ``ladder``.
 """
@@ -353,7 +355,7 @@ class Publisher:
                 elif not repaired and (exc.code == "invalid_parts" or exc.status == 409):
                     repaired = True  # ask the status route what is really stored, once
                     continue
-                elif not restarted and exc.status == 404:
+                elif not restarted and (exc.status == 404 or exc.code == "store_integrity"):
                     restarted = True
                     journal.forget_upload(upload.path)
                     upload = self._restart(pool, root, upload, info, journal, summary)

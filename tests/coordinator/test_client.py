@@ -482,6 +482,17 @@ def test_a_409_about_the_parts_is_repaired_through_the_status_route(
     assert faults.completes == 2 and summary.verified == summary.files
 
 
+def test_a_completed_object_the_store_got_wrong_is_uploaded_again(
+    served: str, job: Job, ladder: SampleLadder, s3: Any
+) -> None:
+    wrong = {"error": {"code": "store_integrity", "message": "not the declared size"}}
+    faults = CoordinatorFaults(answer=httpx.Response(502, json=wrong))
+    summary = _publish_through(served, job, ladder.root, faults)
+    assert faults.completes == 2 and summary.multipart_files == 2  # a second upload, completed
+    body = s3.get_object(Bucket=DELIVERY_BUCKET, Key=job.prefix + "download/movie.mp4")["Body"]
+    assert body.read() == ladder.files["download/movie.mp4"]
+
+
 def test_an_unknown_refusal_of_complete_stops_the_publish_with_its_code(
     served: str, job: Job, ladder: SampleLadder
 ) -> None:

@@ -265,6 +265,15 @@ def test_a_4xx_is_raised_at_once_with_its_code_and_never_the_token() -> None:
     assert slept == []
 
 
+def test_502_store_integrity_is_final_not_retried() -> None:
+    # docs/coordinator.md: 502 store_integrity, "do not retry the same call: upload again".
+    body = {"error": {"code": "store_integrity", "message": "not the declared size"}}
+    api, slept = _api(lambda request: httpx.Response(502, json=body))
+    with pytest.raises(CoordinatorRefused) as caught:
+        api.complete_multipart("u", path="a.mp4", size=1, parts=[])
+    assert (caught.value.status, caught.value.code, slept) == (502, "store_integrity", [])
+
+
 def test_the_coordinator_failing_every_time_ends_in_a_clear_error() -> None:
     api, slept = _api(lambda request: httpx.Response(502, text="<html>bad gateway</html>"))
     with pytest.raises(CoordinatorUnavailable, match="3 times; last: 502 unknown"):
