@@ -4,8 +4,9 @@ A real S3-compatible server that checks SigV4 (``embedded_store``) plays both th
 store and the R2 delivery store; the coordinator runs under uvicorn on a loopback port; a
 worker that holds no credentials at all (only the job's token) fetches the mezzanine, packages a
 small ladder (HLS and DASH, three renditions, audio, subtitles, a 12 MiB MP4) and publishes it
-with the worker client (``coordinator.client``): the first run is killed mid-MP4, the second
-resumes and uploads only what is missing, manifests after their segments, the master last.
+with the worker client (``coordinator.client``): the first run is killed mid-publish (the
+MP4's parts stored, not completed), the second resumes and uploads only what is missing,
+manifests after their segments, the master last.
 Every object is then read back with the store's own credentials and compared by SHA-256,
 content type and Cache-Control. Exit status 0 means all of it worked; nothing is left
 running or on disk afterwards.
@@ -124,18 +125,20 @@ class _WorkerKilled(Exception):
     """The demo's injected crash: the worker dies instead of sending a request."""
 
 
-def _killing_transport(part_number: int) -> Any:
-    """An httpx transport to the store that 'kills' the worker before it sends this part."""
+def _killing_transport(puts: int) -> Any:
+    """An httpx transport to the store that 'kills' the worker before its ``puts``-th PUT."""
     import httpx
 
     class Transport(httpx.HTTPTransport):
         def __init__(self) -> None:
             super().__init__()
+            self.sent = 0
             self.stored = 0
 
         def handle_request(self, request: httpx.Request) -> httpx.Response:
-            if f"partNumber={part_number}" in (request.url.query or b"").decode():
-                raise _WorkerKilled(f"worker killed before part {part_number}")
+            self.sent += request.method == "PUT"
+            if self.sent >= puts:
+                raise _WorkerKilled(f"worker killed before PUT {self.sent}")
             response = super().handle_request(request)
             self.stored += request.method == "PUT" and response.status_code == 200
             return response
@@ -168,7 +171,7 @@ def _worker(base: str, token: str, job_id: str, mezzanine_sha: str, workdir: Pat
         _say("ladder packaged", f"{len(files)} files, {total:,} bytes (HLS + DASH + MP4)")
 
         journal_path = ladder / DEFAULT_NAME
-        killer = _killing_transport(3)
+        killer = _killing_transport(30)  # mid-wave: MP4 parts stored, not completed
         crashing = Transfer(client=httpx.Client(transport=killer, timeout=60))
         try:
             Publisher(api=api, transfer=crashing).publish(
@@ -181,7 +184,7 @@ def _worker(base: str, token: str, job_id: str, mezzanine_sha: str, workdir: Pat
             crashing.close()
         _say(
             "publish (worker killed)",
-            f"{killer.stored} PUTs stored (files, MP4 parts), killed before the last part",
+            f"{killer.stored} PUTs stored (the MP4's parts first), then killed mid-wave",
         )
 
         transfer = Transfer()
