@@ -1,4 +1,5 @@
-"""``python -m coordinator serve|demo``: run the API locally, or the end-to-end demo."""
+"""``python -m coordinator serve|demo|publish``: run the API locally, the end-to-end demo, or
+publish a ladder as an encoding worker (``coordinator.client``)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,18 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
     commands.add_parser("demo", help="end to end on a local SigV4-checking S3 server")
+    publish = commands.add_parser(
+        "publish", help="publish an HLS/DASH ladder for a job (token in $COORDINATOR_WORKER_TOKEN)"
+    )
+    from .client.cli import add_arguments  # stdlib only until it runs
+
+    add_arguments(publish)
     args = parser.parse_args(argv)
+
+    if args.command == "publish":
+        from .client.cli import run
+
+        return run(args)
 
     if args.command == "demo":
         from .demo import main as demo

@@ -2,10 +2,13 @@
 
 A real S3-compatible server that checks SigV4 (``embedded_store``) plays both the S3 mezzanine
 store and the R2 delivery store; the coordinator runs under uvicorn on a loopback port; a
-worker that holds no credentials at all (only the job's token) fetches the mezzanine, uploads
-an HLS rendition with single PUTs and a large MP4 with a multipart upload that it interrupts and
-resumes, and completes it. Every object is then read back with the store's own credentials and
-compared by SHA-256 and content type. Exit status 0 means all of it worked; nothing is left
+worker that holds no credentials at all (only the job's token) fetches the mezzanine, packages a
+small ladder (HLS and DASH, three renditions, audio, subtitles, a 12 MiB MP4) and publishes it
+with the worker client (``coordinator.client``): the first run is killed mid-publish (the
+MP4's parts stored, not completed), the second resumes and uploads only what is missing,
+manifests after their segments, the master last.
+Every object is then read back with the store's own credentials and compared by SHA-256,
+content type and Cache-Control. Exit status 0 means all of it worked; nothing is left
 running or on disk afterwards.
 """
 
@@ -18,9 +21,11 @@ import secrets
 import signal
 import socket
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from .app import create_app
@@ -116,28 +121,42 @@ def _settings(store: EmbeddedStore) -> Settings:
     )
 
 
-def _rendition(mezzanine: bytes) -> dict[str, tuple[bytes, str]]:
-    """A pretend HLS rendition 'encoded' from the mezzanine: manifest plus three segments."""
-    segments = {f"hls/720p/seg{i:03d}.ts": mezzanine[i * 65536 : (i + 1) * 65536] for i in range(3)}
-    manifest = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:6\n"
-    manifest += "".join(f"#EXTINF:6.0,\n{name.rsplit('/', 1)[1]}\n" for name in segments)
-    manifest += "#EXT-X-ENDLIST\n"
-    files = {name: (data, "video/mp2t") for name, data in segments.items()}
-    files["hls/720p/index.m3u8"] = (manifest.encode(), "application/vnd.apple.mpegurl")
-    return files
+class _WorkerKilled(Exception):
+    """The demo's injected crash: the worker dies instead of sending a request."""
 
 
-def _worker(base: str, token: str, job_id: str, mezzanine_sha: str) -> dict[str, tuple[bytes, str]]:
-    """Everything a credential-less worker does; returns what it uploaded (key -> data, type)."""
+def _killing_transport(puts: int) -> Any:
+    """An httpx transport to the store that 'kills' the worker before its ``puts``-th PUT."""
     import httpx
 
-    auth = {"Authorization": f"Bearer {token}"}
-    job = f"{base}/v1/jobs/{job_id}"
-    uploaded: dict[str, tuple[bytes, str]] = {}
+    class Transport(httpx.HTTPTransport):
+        def __init__(self) -> None:
+            super().__init__()
+            self.sent = 0
+            self.stored = 0
+
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            self.sent += request.method == "PUT"
+            if self.sent >= puts:
+                raise _WorkerKilled(f"worker killed before PUT {self.sent}")
+            response = super().handle_request(request)
+            self.stored += request.method == "PUT" and response.status_code == 200
+            return response
+
+    return Transport()
+
+
+def _worker(base: str, token: str, job_id: str, mezzanine_sha: str, workdir: Path) -> Path:
+    """Everything a credential-less worker does; returns the ladder directory it published."""
+    import httpx
+
+    from .client import CoordinatorApi, CoordinatorRefused, Journal, Publisher, Transfer
+    from .client.journal import DEFAULT_NAME
+    from .sample_ladder import write_sample_ladder
+
     # Object-store requests carry no credentials of any kind: only the presigned URL.
-    with httpx.Client(timeout=30) as api, httpx.Client(timeout=60) as store:
-        inputs = api.post(f"{job}/inputs", headers=auth).raise_for_status().json()
-        source = inputs["inputs"][0]
+    with CoordinatorApi(base, job_id=job_id, token=token) as api, httpx.Client(timeout=60) as store:
+        source = api.inputs()["inputs"][0]
         head = store.head(source["head_url"])
         _check(head.status_code == 200, f"mezzanine HEAD gave {head.status_code}")
         got = store.get(source["get_url"])
@@ -145,111 +164,78 @@ def _worker(base: str, token: str, job_id: str, mezzanine_sha: str) -> dict[str,
         _check(_sha(got.content) == mezzanine_sha, "mezzanine bytes differ")
         _say("presigned GET mezzanine", f"{len(got.content):,} bytes, sha256 ok")
 
-        rendition = _rendition(got.content)
-        files = [{"path": path, "content_type": ct} for path, (_, ct) in rendition.items()]
-        answer = api.post(f"{job}/outputs", headers=auth, json={"files": files})
-        for signed in answer.raise_for_status().json()["files"]:
-            data, content_type = rendition[signed["path"]]
-            put = store.put(signed["url"], content=data, headers=signed["headers"])
-            _check(put.status_code == 200, f"PUT {signed['path']} gave {put.status_code}")
-            uploaded[signed["key"]] = (data, content_type)
-        _say("presigned PUT x4", "HLS manifest + 3 segments, content types signed")
+        # "Encode": a packaged ladder (HLS + DASH, 3 renditions, audio, subtitles, an MP4).
+        ladder = workdir / "ladder"
+        files = write_sample_ladder(ladder, download_size=BIG_OUTPUT_SIZE)
+        total = sum(f.stat().st_size for f in files)
+        _say("ladder packaged", f"{len(files)} files, {total:,} bytes (HLS + DASH + MP4)")
 
-        escape = api.post(
-            f"{job}/outputs",
-            headers=auth,
-            json={"files": [{"path": "../../masters/evil.mov", "content_type": "video/mp4"}]},
+        journal_path = ladder / DEFAULT_NAME
+        killer = _killing_transport(30)  # mid-wave: MP4 parts stored, not completed
+        crashing = Transfer(client=httpx.Client(transport=killer, timeout=60))
+        try:
+            Publisher(api=api, transfer=crashing).publish(
+                ladder, journal=Journal(journal_path, job_id=job_id)
+            )
+            raise DemoFailure("the injected crash did not happen")
+        except _WorkerKilled:
+            pass
+        finally:
+            crashing.close()
+        _say(
+            "publish (worker killed)",
+            f"{killer.stored} PUTs stored (the MP4's parts first), then killed mid-wave",
         )
-        _check(escape.status_code == 400, f"a '..' path gave {escape.status_code}")
+
+        transfer = Transfer()
+        try:
+            summary = Publisher(api=api, transfer=transfer).publish(
+                ladder, journal=Journal(journal_path, job_id=job_id)
+            )
+        finally:
+            transfer.close()
+        _check(summary.resumed_uploads == 1, "the multipart upload was not resumed")
+        _check(summary.verified == len(files), "not every file was verified")
+        _say(
+            "publish again (resumed)",
+            f"{summary.puts} PUTs + {summary.parts} part(s) for what was missing, "
+            f"{summary.skipped_files} files skipped, multipart resumed",
+        )
+        _say("order", f"waves {summary.waves}: segments, then media playlists, master last")
+
+        try:
+            api.outputs([{"path": "../../masters/evil.mov", "content_type": "video/mp4"}])
+            raise DemoFailure("a '..' path was signed")
+        except CoordinatorRefused as refused:
+            _check(refused.status == 400, f"a '..' path gave {refused.status}")
         _say("path outside prefix", "refused: 400, no URL")
 
-        big = _sample(BIG_OUTPUT_SIZE, seed=42)
-        path, content_type = "mp4/1080p.mp4", "video/mp4"
-        started = api.post(
-            f"{job}/multipart",
-            headers=auth,
-            json={"path": path, "size": len(big), "content_type": content_type},
-        )
-        upload = started.raise_for_status().json()
-        size, count = upload["part_size"], upload["part_count"]
-        _say(
-            "multipart start",
-            f"{count} parts of {size // 2**20} MiB, upload {upload['upload_id'][:8]}…",
-        )
-        for part in upload["parts"][:-1]:  # the worker "crashes" before the last part
-            n = part["part_number"]
-            put = store.put(part["url"], content=big[(n - 1) * size : n * size])
-            _check(put.status_code == 200, f"part {n} gave {put.status_code}")
-
-        resumed = (
-            api.get(
-                f"{job}/multipart/{upload['upload_id']}",
-                headers=auth,
-                params={"path": path, "size": len(big)},
-            )
-            .raise_for_status()
-            .json()
-        )
-        _check(resumed["missing_count"] == 1, f"expected 1 missing part, got {resumed}")
-        _say(
-            "resume: list parts",
-            f"{len(resumed['uploaded'])} stored, {resumed['missing_count']} missing, re-signed",
-        )
-        for part in resumed["parts"]:
-            n = part["part_number"]
-            put = store.put(part["url"], content=big[(n - 1) * size : n * size])
-            _check(put.status_code == 200, f"part {n} gave {put.status_code}")
-        etags = {p["part_number"]: p["etag"] for p in resumed["uploaded"]}
-        final = (
-            api.get(
-                f"{job}/multipart/{upload['upload_id']}",
-                headers=auth,
-                params={"path": path, "size": len(big)},
-            )
-            .raise_for_status()
-            .json()
-        )
-        etags.update({p["part_number"]: p["etag"] for p in final["uploaded"]})
-        parts = [{"part_number": n, "etag": etags[n]} for n in sorted(etags)]
-        done = (
-            api.post(
-                f"{job}/multipart/{upload['upload_id']}/complete",
-                headers=auth,
-                json={"path": path, "size": len(big), "parts": parts},
-            )
-            .raise_for_status()
-            .json()
-        )
-        uploaded[done["key"]] = (big, content_type)
-        _say("multipart complete", f"{len(big):,} bytes, etag {done['etag']}")
-
-        doomed = (
-            api.post(
-                f"{job}/multipart",
-                headers=auth,
-                json={"path": "mp4/abandoned.mp4", "size": 6 * 2**20, "content_type": content_type},
-            )
-            .raise_for_status()
-            .json()
-        )
-        url = f"{job}/multipart/{doomed['upload_id']}"
-        aborted = api.delete(url, headers=auth, params={"path": "mp4/abandoned.mp4"})
-        _check(aborted.status_code == 204, f"abort gave {aborted.status_code}")
-        gone = api.get(url, headers=auth, params={"path": "mp4/abandoned.mp4", "size": 6 * 2**20})
-        _check(gone.status_code == 404, f"status after abort gave {gone.status_code}")
+        doomed = api.create_multipart("mp4/abandoned.mp4", size=6 * 2**20, content_type="video/mp4")
+        api.abort_multipart(doomed["upload_id"], path="mp4/abandoned.mp4")
+        try:
+            api.multipart_status(doomed["upload_id"], path="mp4/abandoned.mp4", size=6 * 2**20)
+            raise DemoFailure("an aborted upload still answers")
+        except CoordinatorRefused as gone:
+            _check(gone.status == 404, f"status after abort gave {gone.status}")
         _say("multipart abort", "204, then 404 for the upload")
-    return uploaded
+    return ladder
 
 
-def _verify(client: Any, uploaded: dict[str, tuple[bytes, str]]) -> None:
-    for key, (data, content_type) in uploaded.items():
-        stored = client.get_object(Bucket=DELIVERY_BUCKET, Key=key)
-        body = stored["Body"].read()
-        _check(_sha(body) == _sha(data), f"{key}: bytes differ")
-        _check(
-            stored["ContentType"] == content_type, f"{key}: content type {stored['ContentType']}"
-        )
-    _say("read back + sha256", f"{len(uploaded)} objects match, content types kept")
+def _verify(client: Any, ladder: Path) -> None:
+    from .client.journal import DEFAULT_NAME
+    from .client.media import cache_control, content_type
+
+    files = [p for p in ladder.rglob("*") if p.is_file() and p.name != DEFAULT_NAME]
+    for path in files:
+        name = path.relative_to(ladder).as_posix()
+        stored = client.get_object(Bucket=DELIVERY_BUCKET, Key=OUTPUT_PREFIX + name)
+        _check(_sha(stored["Body"].read()) == _sha(path.read_bytes()), f"{name}: bytes differ")
+        _check(stored["ContentType"] == content_type(name), f"{name}: {stored['ContentType']}")
+        if path.stat().st_size < 8 * 2**20:  # multipart uploads carry no Cache-Control yet
+            _check(stored.get("CacheControl") == cache_control(name), f"{name}: Cache-Control")
+    listed = client.list_objects_v2(Bucket=DELIVERY_BUCKET, Prefix=OUTPUT_PREFIX)["KeyCount"]
+    _check(listed == len(files), f"{listed} objects under the prefix, {len(files)} files")
+    _say("read back + sha256", f"{len(files)} objects match, content types and caching kept")
 
 
 def run() -> None:
@@ -288,8 +274,11 @@ def run() -> None:
                 .json()
             )
             _say("job created (admin)", f"{created['job_id']}, token until {created['expires_at']}")
-            uploaded = _worker(base, created["worker_token"], created["job_id"], _sha(mezzanine))
-        _verify(admin, uploaded)
+            with tempfile.TemporaryDirectory(prefix="r2video-demo-") as workdir:
+                ladder = _worker(
+                    base, created["worker_token"], created["job_id"], _sha(mezzanine), Path(workdir)
+                )
+                _verify(admin, ladder)
     print(f"demo OK in {time.monotonic() - started:.1f}s; store stopped, temp dir removed")
 
 

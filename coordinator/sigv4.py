@@ -372,7 +372,12 @@ def presign_url(
 
     # AMZ_DATE_FORMAT, formatted by hand: three times faster than strftime.
     amz_date = "%04d%02d%02dT%02d%02d%02dZ" % (  # noqa: UP031
-        now.year, now.month, now.day, now.hour, now.minute, now.second
+        now.year,
+        now.month,
+        now.day,
+        now.hour,
+        now.minute,
+        now.second,
     )
     scope = credential_scope(amz_date[:8], region, service)
     # The authentication parameters, in botocore's order; "The canonical query string must

@@ -37,15 +37,25 @@ import pulumi
 import pulumi_cloudflare as cloudflare
 import pulumi_random as random
 
+# Which extensions are media or manifests, and their default TTLs, live in the coordinator: the
+# worker client sends the matching Cache-Control with every upload (one source for both).
+from coordinator.delivery_rules import (
+    DEFAULT_MANIFEST_TTL,
+    MANIFEST_EXTENSIONS,
+    MEDIA_EXTENSIONS,
+    ONE_YEAR,
+)
 from coordinator.endpoints import Jurisdiction, is_account_id, region_key
 from coordinator.playback import MAC_FLAGS, MAX_RULE_TTL, MIN_KEY_BYTES, SEPARATOR
 from infra.validation import Problems, is_hostname
 
 __all__ = [
     "CACHE_PHASE",
+    "DEFAULT_MANIFEST_TTL",
     "FIREWALL_PHASE",
     "MANIFEST_EXTENSIONS",
     "MEDIA_EXTENSIONS",
+    "ONE_YEAR",
     "CloudflarePlan",
     "EdgeDelivery",
     "EdgeDeliveryArgs",
@@ -54,35 +64,11 @@ __all__ = [
     "signed_delivery_expression",
 ]
 
-# HLS and DASH manifests: rewritten while a live stream runs, or when a title is re-packaged.
-MANIFEST_EXTENSIONS = ("m3u8", "mpd")
-# Media a player fetches by an immutable name: CMAF/fMP4 segments and init files (m4s, mp4,
-# m4v, m4a, cmfv, cmfa, cmft), MPEG-TS segments (ts), packed audio (aac, ac3, ec3, mp3),
-# WebM and WebVTT subtitles. Of these Cloudflare caches only mp4, mp3 and webm by default.
-# Not here: HLS AES keys (.key), which should not sit in a shared cache for a year.
-MEDIA_EXTENSIONS = (
-    "m4s",
-    "mp4",
-    "m4v",
-    "m4a",
-    "cmfv",
-    "cmfa",
-    "cmft",
-    "ts",
-    "aac",
-    "ac3",
-    "ec3",
-    "mp3",
-    "webm",
-    "vtt",
-)
 # The zone phases whose entry points the stack owns (ruleset-engine/about/phases/).
 CACHE_PHASE = "http_request_cache_settings"
 FIREWALL_PHASE = "http_request_firewall_custom"
 # Keys live at once: the signing one and those whose URLs may still be live (rotation).
 MAX_KEY_GENERATIONS = 3
-ONE_YEAR = 31_536_000
-DEFAULT_MANIFEST_TTL = 30
 DEFAULT_TOKEN_TTL = 86_400
 # A 404 is kept briefly (a burst of misses for one name costs R2 one read), never for as long as
 # a segment: it may be a live segment that is about to appear. 5xx is never stored.

@@ -51,8 +51,9 @@ def test_demo_runs_end_to_end_and_leaves_nothing_behind() -> None:
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    for step in ("presigned GET mezzanine", "presigned PUT", "resume: list parts",
-                 "multipart complete", "read back + sha256", "demo OK"):  # fmt: skip
+    for step in ("presigned GET mezzanine", "publish (worker killed)",
+                 "publish again (resumed)", "multipart resumed", "master last",
+                 "multipart abort", "read back + sha256", "demo OK"):  # fmt: skip
         assert step in result.stdout, result.stdout
     assert _store_dirs() <= dirs
     assert _gateway_processes() <= gateways

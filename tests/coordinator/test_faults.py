@@ -975,10 +975,16 @@ def test_content_length_and_transfer_encoding_together_are_refused_and_closed(
     body = b'{"files":[{"path":"a.ts","content_type":"video/mp2t"}]}'
     smuggled = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
     head = (
-        f"POST /v1/jobs/{job_id}/outputs HTTP/1.1\r\nHost: x\r\n"
-        f"Authorization: {auth['Authorization']}\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\nTransfer-Encoding: chunked\r\n\r\n"
-    ).encode() + b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n" + smuggled
+        (
+            f"POST /v1/jobs/{job_id}/outputs HTTP/1.1\r\nHost: x\r\n"
+            f"Authorization: {auth['Authorization']}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nTransfer-Encoding: chunked\r\n\r\n"
+        ).encode()
+        + b"%x\r\n" % len(body)
+        + body
+        + b"\r\n0\r\n\r\n"
+        + smuggled
+    )
     with _serving(settings) as api:
         answer = _raw_exchange(str(api.base_url).rstrip("/"), head)
     assert answer.startswith(b"HTTP/1.1 400 "), answer[:300]

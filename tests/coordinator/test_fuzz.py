@@ -439,9 +439,16 @@ def _body_for(route: str) -> st.SearchStrategy[dict[str, Any]]:
     )
 
 
+def _url_encodable(value: str) -> bool:
+    return not any("\ud800" <= c <= "\udfff" for c in value)
+
+
+# No lone surrogates in query values: httpx cannot put one in a URL, so such an example crashed
+# this harness, not the coordinator. Hypothesis mixes constants of every loaded first-party
+# module into its choices, so a module added anywhere can make it draw one here.
 _query_value = st.one_of(
     _sizes.map(str), _paths.map(str), st.text(max_size=10), st.sampled_from(["", "%", "01"])
-)
+).filter(_url_encodable)
 _ROUTES = [
     ("POST", "/v1/jobs", "create_job"),
     ("POST", "/v1/jobs/{job}/inputs", "inputs"),

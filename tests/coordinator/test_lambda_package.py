@@ -109,6 +109,16 @@ def test_pure_python_only_no_bytecode_no_installer_files(built):
     assert any(d.startswith("botocore==1.4") for d in built[0].distributions)
 
 
+def test_the_worker_client_ships_without_its_dependencies(built):
+    # coordinator/ is bundled whole; the client in it is never imported on Lambda (see
+    # tests/coordinator/test_client_units.py), and its httpx and tqdm stay out of the zip.
+    with zipfile.ZipFile(built[0].path) as archive:
+        names = archive.namelist()
+    assert "coordinator/client/publisher.py" in names
+    assert not [n for n in names if n.startswith(("httpx/", "httpcore/", "tqdm/"))]
+    assert not [d for d in built[0].distributions if d.startswith(("httpx==", "tqdm=="))]
+
+
 def test_unpacked_zip_serves_function_url_events(
     unpacked: Path,
     store: EmbeddedStore,

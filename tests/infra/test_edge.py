@@ -285,3 +285,15 @@ def test_the_deployed_rule_carries_the_generated_key_and_ttl(mocked):
     return pulumi.Output.all(
         edge.signed_delivery_rules.rules, edge.playback_hmac_key, edge.playback_token_ttl
     ).apply(check)
+
+
+def test_the_edge_rules_and_the_worker_client_share_one_source() -> None:
+    # The client's Cache-Control (coordinator/client/media.py) and these rules read the same
+    # constants; infra imports them from the coordinator, never the other way round.
+    import coordinator.delivery_rules as rules
+    from infra.components import edge
+
+    assert edge.MEDIA_EXTENSIONS is rules.MEDIA_EXTENSIONS
+    assert edge.MANIFEST_EXTENSIONS is rules.MANIFEST_EXTENSIONS
+    assert edge.ONE_YEAR is rules.ONE_YEAR
+    assert edge.DEFAULT_MANIFEST_TTL is rules.DEFAULT_MANIFEST_TTL
