@@ -71,7 +71,10 @@ def serve_coordinator(port: int, profile: str | None) -> None:
     if not profile:
         sys.exit(main(argv))
     import cProfile
+    import signal
 
+    # uvicorn re-raises the SIGTERM it caught once it has shut down: exit cleanly on it.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     profiler = cProfile.Profile()
     profiler.enable()
     try:
