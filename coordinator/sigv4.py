@@ -430,7 +430,8 @@ def presign_url(
         if method.upper() == "POST":
             raise ValueError("POST cannot be presigned: R2 does not support presigned POST")
         raise ValueError(f"method must be one of GET, HEAD, PUT, DELETE, got {method!r}")
-    _check_expires(expires_in)
+    if type(expires_in) is not int or not MIN_EXPIRES <= expires_in <= MAX_EXPIRES:
+        _check_expires(expires_in)  # says what is wrong
     if now.tzinfo is not UTC:  # the common case skips utcoffset(): a fraction of a microsecond
         offset = now.utcoffset()
         if offset is None:
@@ -460,11 +461,14 @@ def presign_url(
         header_lines = f"content-type:{_content_type_value(method, content_type)}\nhost:{host}\n"
         header_names, query_names = "content-type;host", "content-type%3Bhost"  # ';' encoded
 
-    # The operation's own parameters come first in the URL, in the mapping's order.
-    params: list[tuple[str, str]] = []
+    # The operation's own parameters come first in the URL, in the mapping's order, as
+    # "name=value" pairs; the canonical query needs them sorted by name (a mapping's names are
+    # unique, and encoding keeps them so, so the name alone orders them).
+    pairs: list[tuple[str, str]] = []
     if query:
         for name, value in query.items():
-            params.append((_encoded_query_name(name), _encoded_query_value(str(value))))
+            encoded = _encoded_query_name(name)
+            pairs.append((encoded, f"{encoded}={_encoded_query_value(str(value))}"))
 
     amz_date = _amz_date(now)
     datestamp = amz_date[:8]
@@ -483,14 +487,14 @@ def presign_url(
         canonical_auth = (
             f"{auth_tail}X-Amz-Security-Token={token}&X-Amz-SignedHeaders={query_names}"
         )
-    if params:
+    if pairs:
         # Every X-Amz-* name shares the prefix "X-Amz-" and other names starting with it are
         # refused, so each operation parameter sorts wholly before or after the auth block.
-        ordered = sorted(params)
-        before = [f"{name}={value}" for name, value in ordered if name < _AUTH_PREFIX]
-        after = [f"{name}={value}" for name, value in ordered if name > _AUTH_PREFIX]
+        ordered = sorted(pairs)
+        before = [pair for name, pair in ordered if name < _AUTH_PREFIX]
+        after = [pair for name, pair in ordered if name > _AUTH_PREFIX]
         canonical_query = "&".join([*before, canonical_auth, *after])
-        url_query = "&".join([*[f"{name}={value}" for name, value in params], url_auth])
+        url_query = "&".join([*[pair for _, pair in pairs], url_auth])
     else:
         canonical_query = canonical_auth
         url_query = url_auth
