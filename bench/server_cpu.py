@@ -16,7 +16,8 @@ threads, from /proc/<pid>/stat) before and after, and divides by the requests: w
 measure the client, which is the bottleneck on a small machine. Prints the median and the spread
 (min..max) per server and the ratio of the medians. ``--profile FILE`` also runs the
 coordinator under cProfile and writes its stats to FILE on exit (the figures are then inflated).
-Prints figures; asserts no timing. Linux only (/proc).
+``--baseline DIR`` adds a third contender, the coordinator of another checkout (before/after in
+one run). Prints figures; asserts no timing. Linux only (/proc).
 """
 
 from __future__ import annotations
@@ -100,13 +101,20 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def server(args: list[str], env: dict[str, str], log: Path) -> Iterator[tuple[str, int]]:
-    """``python bench/server_cpu.py --serve ...`` in its own process; yields (base URL, pid)."""
+def server(
+    args: list[str], env: dict[str, str], log: Path, *, baseline: Path | None = None
+) -> Iterator[tuple[str, int]]:
+    """``python bench/server_cpu.py --serve ...`` in its own process, or with ``baseline``
+    ``python -m coordinator serve`` run from that checkout; yields (base URL, pid)."""
     port = _free_port()
+    if baseline is None:
+        command, cwd = [sys.executable, __file__, "--serve", *args], ROOT
+    else:
+        command, cwd = [sys.executable, "-m", "coordinator", "serve"], baseline
     with log.open("ab") as sink:
         process = subprocess.Popen(
-            [sys.executable, __file__, "--serve", *args, "--port", str(port)],
-            env=env, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
+            [*command, "--port", str(port)],
+            env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
         )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
@@ -133,6 +141,11 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000, help="per server per round")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--profile", help="cProfile the coordinator, stats to this file")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="also serve the coordinator of this checkout (e.g. `git worktree add /tmp/b main`)",
+    )
     parser.add_argument("--serve", choices=["coordinator", "hello"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -171,7 +184,13 @@ def main() -> None:
             server(coordinator_args, env, Path(tmp) / "coordinator.log") as (base, pid),
             server(["hello"], env, Path(tmp) / "hello.log") as (hello_base, hello_pid),
             httpx.Client(timeout=30) as client,
+            contextlib.ExitStack() as extra,
         ):
+            old = None
+            if args.baseline:
+                old = extra.enter_context(
+                    server(["baseline"], env, Path(tmp) / "baseline.log", baseline=args.baseline)
+                )
             job = client.post(
                 f"{base}/v1/jobs",
                 headers={"Authorization": f"Bearer {admin_key}"},
@@ -200,6 +219,15 @@ def main() -> None:
                 "coordinator": (pid, coordinator_request),
                 "hello": (hello_pid, hello_request),
             }
+            if old is not None:
+                old_url = f"{old[0]}/v1/jobs/{job_id}/outputs"  # same keys: the token works
+
+                def baseline_request() -> None:
+                    answer = client.post(old_url, headers=headers, content=body)
+                    if answer.status_code != 200 or len(answer.json()["files"]) != 1:
+                        sys.exit(f"baseline outputs: {answer.status_code} {answer.text[:300]}")
+
+                contenders["baseline"] = (old[1], baseline_request)
             for _, send in contenders.values():  # warm: imports, caches, connections
                 for _ in range(200):
                     send()
@@ -217,13 +245,21 @@ def main() -> None:
         f"{args.rounds} interleaved rounds, server process CPU (user + system) per request"
     )
     for name, values in per_request.items():
-        what = "POST /v1/jobs/{id}/outputs, 1 file" if name == "coordinator" else "POST /hello"
+        what = "POST /hello" if name == "hello" else "POST /v1/jobs/{id}/outputs, 1 file"
         print(
             f"  {name:11s} median {statistics.median(values) * 1e3:6.3f} ms"
             f"  (min {min(values) * 1e3:6.3f}, max {max(values) * 1e3:6.3f})  {what}"
         )
     ratio = statistics.median(per_request["coordinator"]) / statistics.median(per_request["hello"])
     print(f"  coordinator/hello {ratio:.2f}x")
+    if "baseline" in per_request:
+        gain = statistics.median(per_request["baseline"]) / statistics.median(
+            per_request["coordinator"]
+        )
+        paired = statistics.median(
+            b / c for b, c in zip(per_request["baseline"], per_request["coordinator"], strict=True)
+        )
+        print(f"  baseline/coordinator {gain:.2f}x (per-round median {paired:.2f}x)")
 
 
 if __name__ == "__main__":
