@@ -338,17 +338,15 @@ def _amz_date(now: datetime) -> str:
     return text
 
 
-@lru_cache(maxsize=32)
-def _check_scope_parts(region: str, service: str) -> None:
+@lru_cache(maxsize=64)
+def _target(
+    endpoint: str, bucket: str, addressing_style: str, region: str, service: str
+) -> tuple[str, str, str]:
+    """(URL up to the key, canonical URI up to the key, host header): checked once per store."""
     if not _SCOPE_PART_RE.fullmatch(region):
         raise ValueError(f"region must be lowercase letters, digits and '-', got {region!r}")
     if not _SCOPE_PART_RE.fullmatch(service):
         raise ValueError(f"service must be lowercase letters, digits and '-', got {service!r}")
-
-
-@lru_cache(maxsize=64)
-def _target(endpoint: str, bucket: str, addressing_style: str) -> tuple[str, str, str]:
-    """(URL up to the key, canonical URI up to the key, host header): checked once per store."""
     scheme, netloc, host, endpoint_is_ip = _endpoint(endpoint)
     _check_bucket(bucket, addressing_style, endpoint_is_ip)
     if addressing_style == "virtual":
@@ -443,10 +441,9 @@ def presign_url(
             f"credentials for {credentials.access_key} expired at "
             f"{credentials.expires_at.isoformat()}; refresh them before presigning"
         )
-    _check_scope_parts(region, service)
     if not key:
         raise ValueError("key must not be empty")
-    url_prefix, uri_prefix, host = _target(endpoint, bucket, addressing_style)
+    url_prefix, uri_prefix, host = _target(endpoint, bucket, addressing_style, region, service)
 
     # S3: "Each path segment must be URI-encoded twice (except for Amazon S3 which only gets
     # URI-encoded once)"; "Do not normalize URI paths for requests to Amazon S3."
@@ -468,7 +465,10 @@ def presign_url(
     if query:
         for name, value in query.items():
             encoded = _encoded_query_name(name)
-            pairs.append((encoded, f"{encoded}={_encoded_query_value(str(value))}"))
+            text = str(value)
+            if not (text.isascii() and text.isalnum()):  # part numbers skip the cache
+                text = _encoded_query_value(text)
+            pairs.append((encoded, f"{encoded}={text}"))
 
     amz_date = _amz_date(now)
     datestamp = amz_date[:8]
