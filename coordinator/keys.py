@@ -79,9 +79,12 @@ def _check_key_text(value: object, what: str) -> str:
         raise InvalidInput(f"{what} is not valid UTF-8", code="invalid_key") from None
     if size > MAX_KEY_BYTES:
         raise InvalidInput(f"{what} is longer than {MAX_KEY_BYTES} bytes", code="invalid_key")
-    if any(_is_control(ch) for ch in value):
+    # ASCII text (nearly every key) is checked in C: its only non-printable characters are
+    # the controls 0x00-0x1F and 0x7F, and nothing invisible, slash-like or NFKC-foldable.
+    ascii_text = value.isascii()
+    if (not value.isprintable()) if ascii_text else any(_is_control(ch) for ch in value):
         raise InvalidInput(f"{what} contains a control character", code="invalid_key")
-    spoof = next((ch for ch in value if _is_spoofing(ch)), None)
+    spoof = None if ascii_text else next((ch for ch in value if _is_spoofing(ch)), None)
     if spoof is not None:
         raise InvalidInput(
             f"{what} contains U+{ord(spoof):04X} ({unicodedata.name(spoof, 'unnamed')}), an "
@@ -89,7 +92,7 @@ def _check_key_text(value: object, what: str) -> str:
             code="invalid_key",
         )
     problem = _path_problem(value)
-    if problem is None:
+    if problem is None and not ascii_text:
         folded = unicodedata.normalize("NFKC", value)
         if folded != value and _path_problem(folded) is not None:
             problem = "reads as a path with '..', '//' or '\\' once look-alikes are folded (NFKC)"

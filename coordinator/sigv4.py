@@ -89,6 +89,10 @@ class Credentials:
             raise ValueError("Credentials.expires_at must be a timezone-aware datetime")
 
 
+_QUERY_RUN = re.compile(r"[^A-Za-z0-9_.~-]+")  # runs of bytes to encode in a query
+_KEY_RUN = re.compile(r"[^A-Za-z0-9_.~/-]+")  # runs of bytes to encode in an S3 key's path
+
+
 @lru_cache(maxsize=8)
 def _unreserved_run(safe: str) -> re.Pattern[str]:
     return re.compile(f"[^A-Za-z0-9_.~{re.escape(safe)}-]+")
@@ -109,8 +113,11 @@ def uri_encode(value: str, safe: str) -> str:
     """
     # "URI encode every byte except the unreserved characters: 'A'-'Z', 'a'-'z', '0'-'9',
     # '-', '.', '_', and '~'." (and '/' in an S3 object key's path).
+    if value.isascii() and value.isalnum():  # nothing to encode (part numbers, many ids)
+        return value
+    pattern = _QUERY_RUN if safe == _QUERY_SAFE else _KEY_RUN if safe == _KEY_SAFE else None
     try:
-        return _unreserved_run(safe).sub(_percent_encode_run, value)
+        return (pattern or _unreserved_run(safe)).sub(_percent_encode_run, value)
     except UnicodeEncodeError as exc:
         raise ValueError(f"cannot UTF-8 encode {value!r} for a URL: {exc.reason}") from None
 
@@ -159,12 +166,29 @@ def canonical_request(
     # "CanonicalHeaders: Lowercase(<HeaderName>) + ':' + Trim(<value>) + '\n'", sorted by
     # name; botocore's Trimall also collapses inner runs of whitespace to one space.
     lowered = sorted([(name.lower(), " ".join(value.split())) for name, value in headers.items()])
-    canonical_headers = "".join([f"{name}:{value}\n" for name, value in lowered])
+    return _canonical_request(
+        method,
+        canonical_uri,
+        canonical_query,
+        "".join([f"{name}:{value}\n" for name, value in lowered]),
+        ";".join([name for name, _ in lowered]),
+        payload_hash,
+    )
+
+
+def _canonical_request(
+    method: str,
+    canonical_uri: str,
+    canonical_query: str,
+    canonical_headers: str,
+    signed_headers: str,
+    payload_hash: str = UNSIGNED_PAYLOAD,
+) -> str:
     # "CanonicalRequest = HTTPMethod + '\n' + CanonicalURI + '\n' + CanonicalQueryString + '\n'
     #  + CanonicalHeaders + '\n' + SignedHeaders + '\n' + HashedPayload"
     return (
         f"{method}\n{canonical_uri}\n{canonical_query}\n{canonical_headers}\n"
-        f"{';'.join([name for name, _ in lowered])}\n{payload_hash}"
+        f"{signed_headers}\n{payload_hash}"
     )
 
 
@@ -295,6 +319,82 @@ def _check_content_type(method: str, content_type: str) -> None:
         )
 
 
+_AUTH_PREFIX = "X-Amz-"
+_LAST_AMZ_DATE: tuple[tuple[int, int, int, int, int, int], str] = ((0, 0, 0, 0, 0, 0), "")
+
+
+def _amz_date(now: datetime) -> str:
+    """``now`` (UTC) as yyyymmddThhmmssZ, formatted once per second of the clock."""
+    # Formatting costs several times reading the fields; URLs signed in a batch share `now`,
+    # and URLs signed one by one mostly share its second. One slot, replaced whole (no lock).
+    global _LAST_AMZ_DATE
+    fields = (now.second, now.minute, now.hour, now.day, now.month, now.year)
+    last_fields, last_text = _LAST_AMZ_DATE
+    if fields == last_fields:
+        return last_text
+    second, minute, hour, day, month, year = fields
+    text = f"{year:04d}{month:02d}{day:02d}T{hour:02d}{minute:02d}{second:02d}Z"
+    _LAST_AMZ_DATE = (fields, text)
+    return text
+
+
+@lru_cache(maxsize=64)
+def _target(
+    endpoint: str, bucket: str, addressing_style: str, region: str, service: str
+) -> tuple[str, str, str]:
+    """(URL up to the key, canonical URI up to the key, host header): checked once per store."""
+    if not _SCOPE_PART_RE.fullmatch(region):
+        raise ValueError(f"region must be lowercase letters, digits and '-', got {region!r}")
+    if not _SCOPE_PART_RE.fullmatch(service):
+        raise ValueError(f"service must be lowercase letters, digits and '-', got {service!r}")
+    scheme, netloc, host, endpoint_is_ip = _endpoint(endpoint)
+    _check_bucket(bucket, addressing_style, endpoint_is_ip)
+    if addressing_style == "virtual":
+        return f"{scheme}://{bucket}.{netloc}/", "/", f"{bucket}.{host}"
+    return f"{scheme}://{netloc}/{bucket}/", f"/{bucket}/", host
+
+
+@lru_cache(maxsize=64)
+def _content_type_value(method: str, content_type: str) -> str:
+    """The checked, trimmed Content-Type header value (a handful of types repeat)."""
+    _check_content_type(method, content_type)
+    return " ".join(content_type.split())
+
+
+@lru_cache(maxsize=64)
+def _encoded_query_name(name: str) -> str:
+    """An operation parameter's name, checked and encoded (uploadId, partNumber, ...)."""
+    if not name or name.lower().startswith("x-amz-"):
+        raise ValueError(f"query parameter name {name!r} is empty or reserved (X-Amz-*)")
+    return uri_encode(name, _QUERY_SAFE)
+
+
+@lru_cache(maxsize=256)
+def _encoded_query_value(value: str) -> str:
+    """An operation parameter's value: an upload id repeats for each of its parts."""
+    return uri_encode(value, _QUERY_SAFE)
+
+
+@lru_cache(maxsize=256)
+def _encoded_key(key: str) -> str:
+    """An object key, encoded for the path: a multipart key repeats for each of its parts."""
+    return uri_encode(key, _KEY_SAFE)
+
+
+@lru_cache(maxsize=64)
+def _auth_params(
+    access_key: str, session_token: str | None, datestamp: str, region: str, service: str
+) -> tuple[str, str, str | None]:
+    """(scope, the auth query up to X-Amz-Date's value, encoded token): fixed for a day."""
+    scope = credential_scope(datestamp, region, service)
+    head = (
+        f"X-Amz-Algorithm={ALGORITHM}"
+        f"&X-Amz-Credential={uri_encode(f'{access_key}/{scope}', _QUERY_SAFE)}&X-Amz-Date="
+    )
+    token = None if session_token is None else uri_encode(session_token, _QUERY_SAFE)
+    return scope, head, token
+
+
 def presign_url(
     method: str,
     *,
@@ -328,73 +428,81 @@ def presign_url(
         if method.upper() == "POST":
             raise ValueError("POST cannot be presigned: R2 does not support presigned POST")
         raise ValueError(f"method must be one of GET, HEAD, PUT, DELETE, got {method!r}")
-    _check_expires(expires_in)
-    offset = now.utcoffset()
-    if offset is None:
-        raise ValueError("now must be a timezone-aware UTC datetime, got a naive datetime")
-    if offset:
-        now = now.astimezone(UTC)
+    if type(expires_in) is not int or not MIN_EXPIRES <= expires_in <= MAX_EXPIRES:
+        _check_expires(expires_in)  # says what is wrong
+    if now.tzinfo is not UTC:  # the common case skips utcoffset(): a fraction of a microsecond
+        offset = now.utcoffset()
+        if offset is None:
+            raise ValueError("now must be a timezone-aware UTC datetime, got a naive datetime")
+        if offset:
+            now = now.astimezone(UTC)
     if credentials.expires_at is not None and credentials.expires_at <= now:
         raise ValueError(
             f"credentials for {credentials.access_key} expired at "
             f"{credentials.expires_at.isoformat()}; refresh them before presigning"
         )
-    if not _SCOPE_PART_RE.fullmatch(region):
-        raise ValueError(f"region must be lowercase letters, digits and '-', got {region!r}")
-    if not _SCOPE_PART_RE.fullmatch(service):
-        raise ValueError(f"service must be lowercase letters, digits and '-', got {service!r}")
     if not key:
         raise ValueError("key must not be empty")
-    scheme, netloc, host, endpoint_is_ip = _endpoint(endpoint)
-    _check_bucket(bucket, addressing_style, endpoint_is_ip)
+    url_prefix, uri_prefix, host = _target(endpoint, bucket, addressing_style, region, service)
 
     # S3: "Each path segment must be URI-encoded twice (except for Amazon S3 which only gets
     # URI-encoded once)"; "Do not normalize URI paths for requests to Amazon S3."
-    encoded_key = uri_encode(key, _KEY_SAFE)
-    if addressing_style == "virtual":
-        netloc = f"{bucket}.{netloc}"
-        host = f"{bucket}.{host}"
-        path = f"/{encoded_key}"
+    encoded_key = _encoded_key(key)
+    path = f"{uri_prefix}{encoded_key}"
+
+    # Only two header sets are ever signed; canonical headers are sorted by name, and
+    # "content-type" < "host".
+    if content_type is None:
+        header_lines, header_names, query_names = f"host:{host}\n", "host", "host"
     else:
-        path = f"/{bucket}/{encoded_key}"
+        header_lines = f"content-type:{_content_type_value(method, content_type)}\nhost:{host}\n"
+        header_names, query_names = "content-type;host", "content-type%3Bhost"  # ';' encoded
 
-    headers = {"host": host}
-    if content_type is not None:
-        _check_content_type(method, content_type)
-        headers["content-type"] = content_type
-
-    params: list[tuple[str, str]] = []
+    # The operation's own parameters come first in the URL, in the mapping's order, as
+    # "name=value" pairs; the canonical query needs them sorted by name (a mapping's names are
+    # unique, and encoding keeps them so, so the name alone orders them).
+    pairs: list[tuple[str, str]] = []
     if query:
         for name, value in query.items():
-            if not name or name.lower().startswith("x-amz-"):
-                raise ValueError(f"query parameter name {name!r} is empty or reserved (X-Amz-*)")
-            params.append((uri_encode(name, _QUERY_SAFE), uri_encode(str(value), _QUERY_SAFE)))
+            encoded = _encoded_query_name(name)
+            text = str(value)
+            if not (text.isascii() and text.isalnum()):  # part numbers skip the cache
+                text = _encoded_query_value(text)
+            pairs.append((encoded, f"{encoded}={text}"))
 
-    # AMZ_DATE_FORMAT, formatted by hand: three times faster than strftime.
-    amz_date = "%04d%02d%02dT%02d%02d%02dZ" % (  # noqa: UP031
-        now.year,
-        now.month,
-        now.day,
-        now.hour,
-        now.minute,
-        now.second,
+    amz_date = _amz_date(now)
+    datestamp = amz_date[:8]
+    scope, auth_head, token = _auth_params(
+        credentials.access_key, credentials.session_token, datestamp, region, service
     )
-    scope = credential_scope(amz_date[:8], region, service)
-    # The authentication parameters, in botocore's order; "The canonical query string must
-    # include all the query parameters from the preceding table except for X-Amz-Signature."
-    params.append(("X-Amz-Algorithm", ALGORITHM))
-    params.append(("X-Amz-Credential", _encoded_auth_value(f"{credentials.access_key}/{scope}")))
-    params.append(("X-Amz-Date", amz_date))
-    params.append(("X-Amz-Expires", str(expires_in)))
-    params.append(("X-Amz-SignedHeaders", _encoded_auth_value(signed_headers(headers))))
-    if credentials.session_token is not None:
-        params.append(("X-Amz-Security-Token", _encoded_auth_value(credentials.session_token)))
+    # The authentication parameters; "The canonical query string must include all the query
+    # parameters from the preceding table except for X-Amz-Signature." They are built from
+    # pieces fixed per (credentials, day, region, service), and written in botocore's order in
+    # the URL (SignedHeaders before Security-Token) but sorted in the canonical query.
+    auth_tail = f"{auth_head}{amz_date}&X-Amz-Expires={expires_in}&"
+    if token is None:
+        url_auth = canonical_auth = f"{auth_tail}X-Amz-SignedHeaders={query_names}"
+    else:
+        url_auth = f"{auth_tail}X-Amz-SignedHeaders={query_names}&X-Amz-Security-Token={token}"
+        canonical_auth = (
+            f"{auth_tail}X-Amz-Security-Token={token}&X-Amz-SignedHeaders={query_names}"
+        )
+    if pairs:
+        # Every X-Amz-* name shares the prefix "X-Amz-" and other names starting with it are
+        # refused, so each operation parameter sorts wholly before or after the auth block.
+        ordered = sorted(pairs)
+        before = [pair for name, pair in ordered if name < _AUTH_PREFIX]
+        after = [pair for name, pair in ordered if name > _AUTH_PREFIX]
+        canonical_query = "&".join([*before, canonical_auth, *after])
+        url_query = "&".join([*[pair for _, pair in pairs], url_auth])
+    else:
+        canonical_query = canonical_auth
+        url_query = url_auth
 
     # "You don't include a payload hash in the Canonical Request, because when you create a
     # presigned URL, you don't know the payload. Instead, you use a constant string
     # UNSIGNED-PAYLOAD."
-    request = canonical_request(method, path, canonical_query_string(params), headers)
+    request = _canonical_request(method, path, canonical_query, header_lines, header_names)
     sts = string_to_sign(amz_date, scope, request)
-    key_bytes = signing_key(credentials.secret_key, amz_date[:8], region, service)
-    query_string = "&".join([f"{name}={value}" for name, value in params])
-    return f"{scheme}://{netloc}{path}?{query_string}&X-Amz-Signature={signature(key_bytes, sts)}"
+    key_bytes = signing_key(credentials.secret_key, datestamp, region, service)
+    return f"{url_prefix}{encoded_key}?{url_query}&X-Amz-Signature={signature(key_bytes, sts)}"

@@ -26,6 +26,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import jwt
@@ -51,6 +52,8 @@ MIN_KEY_BYTES = 32  # RFC 7518 3.2: an HS256 key at least as long as the hash ou
 # a prefix of 1,024 UTF-8 bytes each, claims written as UTF-8 (not \u escapes, which cost up to
 # 3 bytes per key byte) keep the worst token near 6 KiB: every token issue() makes verifies.
 MAX_TOKEN_CHARS = 8192
+VERIFIED_TOKENS = 256  # decoded tokens remembered per codec (a few live jobs per process)
+_NO_NBF = object()  # the token has no nbf claim
 MAX_MEZZANINE_KEYS = 16
 # Tokens are minted by the coordinator itself, but Lambda instances' clocks drift a little.
 IAT_LEEWAY = timedelta(seconds=60)
@@ -97,7 +100,7 @@ class TokenCodec:
     The key objects are built once, here; ``repr`` shows key ids only, never a secret.
     """
 
-    __slots__ = ("_audience", "_issuer", "_jwt", "_keys", "_signing_kid")
+    __slots__ = ("_audience", "_issuer", "_jwt", "_keys", "_signing_kid", "_verified")
 
     def __init__(
         self,
@@ -132,6 +135,11 @@ class TokenCodec:
                 "enforce_minimum_key_length": True,
             }
         )
+        # A worker sends the same token on every call. What decoding it yields (signature,
+        # audience, issuer, claim shapes) depends on nothing but the token and these keys, so
+        # it is remembered per token; the clock checks run on every call. Failures are not
+        # cached (lru_cache does not keep exceptions): a bad token is decoded each time.
+        self._verified = lru_cache(maxsize=VERIFIED_TOKENS)(self._decode)
 
     def __repr__(self) -> str:
         return f"TokenCodec(kids={sorted(self._keys)!r}, signing_kid={self._signing_kid!r})"
@@ -172,6 +180,24 @@ class TokenCodec:
         """
         if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_CHARS:
             raise Unauthenticated("malformed token", code="invalid_token")
+        scope, nbf = self._verified(token)
+        if scope.expires_at <= now:
+            raise Unauthenticated("token expired", code="token_expired")
+        if scope.issued_at > now + IAT_LEEWAY:
+            raise Unauthenticated("token issued in the future", code="invalid_token")
+        # We never set nbf, but another control plane minting tokens may (RFC 7519 4.1.5):
+        # honour it with the same leeway as iat, against the injected clock.
+        if nbf is not _NO_NBF:
+            if isinstance(nbf, bool) or not isinstance(nbf, int):
+                raise Unauthenticated("token nbf is not a NumericDate", code="invalid_token")
+            if _epoch(now + IAT_LEEWAY) < nbf:
+                raise Unauthenticated("token is not valid yet (nbf)", code="token_not_yet_valid")
+        if job_id is not None and scope.job_id != job_id:
+            raise OutOfScope("token is for another job", code="wrong_job")
+        return scope
+
+    def _decode(self, token: str) -> tuple[JobScope, object]:
+        """The scope and ``nbf`` claim of a token whose signature and claims check."""
         key = self._key_for(token)
         try:
             payload = self._jwt.decode(
@@ -183,22 +209,7 @@ class TokenCodec:
             )
         except jwt.PyJWTError as exc:
             raise Unauthenticated(_reason(exc), code="invalid_token") from None
-        scope = _scope_from(payload)
-        if scope.expires_at <= now:
-            raise Unauthenticated("token expired", code="token_expired")
-        if scope.issued_at > now + IAT_LEEWAY:
-            raise Unauthenticated("token issued in the future", code="invalid_token")
-        # We never set nbf, but another control plane minting tokens may (RFC 7519 4.1.5):
-        # honour it with the same leeway as iat, against the injected clock.
-        if "nbf" in payload:
-            nbf = payload["nbf"]
-            if isinstance(nbf, bool) or not isinstance(nbf, int):
-                raise Unauthenticated("token nbf is not a NumericDate", code="invalid_token")
-            if _epoch(now + IAT_LEEWAY) < nbf:
-                raise Unauthenticated("token is not valid yet (nbf)", code="token_not_yet_valid")
-        if job_id is not None and scope.job_id != job_id:
-            raise OutOfScope("token is for another job", code="wrong_job")
-        return scope
+        return _scope_from(payload), payload.get("nbf", _NO_NBF)
 
     def _key_for(self, token: str) -> jwt.PyJWK:
         try:

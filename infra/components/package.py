@@ -3,8 +3,16 @@
 ``build_package()`` copies ``coordinator/`` and the installed files of its pure-Python runtime
 dependencies (found from ``importlib.metadata``: no pip, no network at build time) into
 ``build/coordinator.zip`` (gitignored), and returns its path and digests. Same inputs, same
-bytes: entries sorted by name, every timestamp 1980-01-01 00:00:00, every mode 0644, no
-``__pycache__``/``.pyc``, the installer's own files (``RECORD``, ``INSTALLER``...) left out.
+bytes: entries sorted by name, every timestamp 1980-01-01 00:00:00, every mode 0644, the
+installer's own files (``RECORD``, ``INSTALLER``...) and the venv's ``__pycache__`` left out.
+
+* **Bytecode of the runtime's Python**: every ``.py`` is compiled by a CPython of the runtime's
+  minor version (``LAMBDA_PYTHON``, found on PATH or under pyenv; ``LAMBDA_PYTHON_EXE`` names
+  one), so a cold start loads ``__pycache__/*.cpython-313.pyc`` instead of compiling (issue 15).
+  The pycs are reproducible: unchecked-hash pycs (no source mtime inside, and the read-only
+  ``/var/task`` is never revalidated), compiled as ``/var/task/<name>`` (the path the code runs
+  from, which pycs embed for tracebacks) with a fixed hash seed. Without that Python the zip
+  ships no bytecode, with a message: pycs of another version would be ignored by the runtime.
 
 * **No native code**: a ``.so``/``.pyd``/``.dylib`` in the package raises ``PackageError``, so one
   zip runs on arm64 and x86_64 alike.
@@ -31,6 +39,8 @@ import base64
 import hashlib
 import json
 import os
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -55,12 +65,13 @@ __all__ = [
     "LambdaPackage",
     "PackageError",
     "build_package",
+    "lambda_python",
     "package_entries",
 ]
 
 DEFAULT_OUTPUT = PROJECT_ROOT / "build" / "coordinator.zip"
 # Bump when the archive layout changes, so cached zips of the old layout are rebuilt.
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "2"
 
 # The distributions the coordinator imports on Lambda; their own requirements follow.
 RUNTIME_REQUIREMENTS = ("PyJWT", "starlette", "mangum", "boto3")
@@ -74,6 +85,8 @@ _NATIVE_SUFFIXES = (".so", ".pyd", ".dylib", ".dll")
 # Written by the installer, not the package: they differ between machines and pip versions.
 _INSTALLER_FILES = frozenset({"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"})
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
+# Where Lambda unpacks the zip; the pycs record it as their source path.
+TASK_ROOT = "/var/task"
 _FILE_MODE = 0o100644  # regular file, rw-r--r--
 
 
@@ -94,6 +107,8 @@ class LambdaPackage:
     files: int
     distributions: tuple[str, ...]
     """``name==version`` of every bundled distribution, sorted."""
+    bytecode: str | None = None
+    """The CPython version that compiled the pycs, or None when the zip has none."""
 
     @property
     def source_code_hash(self) -> str:
@@ -188,8 +203,86 @@ def package_entries(root: Path = PROJECT_ROOT) -> tuple[list[tuple[str, Path]], 
     return sorted(entries.items()), versions
 
 
+# Runs under the runtime's Python: compiles (archive name, source path) pairs read from stdin
+# into argv[1], answering (pyc archive name, pyc path) pairs; a file that does not compile is
+# left without a pyc (importing it fails on Lambda either way).
+_COMPILER = r"""
+import importlib.util, json, py_compile, sys
+from pathlib import Path
+out = Path(sys.argv[1])
+UNCHECKED = py_compile.PycInvalidationMode.UNCHECKED_HASH
+done = []
+for name, source in json.load(sys.stdin):
+    pyc = importlib.util.cache_from_source(name)
+    try:
+        py_compile.compile(source, cfile=str(out / pyc), dfile=sys.argv[2] + "/" + name,
+                           doraise=True, invalidation_mode=UNCHECKED)
+    except py_compile.PyCompileError:
+        continue
+    done.append((pyc, str(out / pyc)))
+json.dump(done, sys.stdout)
+"""
+
+
+def _python_version(executable: str) -> str | None:
+    """``executable``'s full version if it is a CPython of ``LAMBDA_PYTHON``, else None."""
+    probe = "import sys; print(sys.implementation.name, sys.version.split()[0])"
+    try:
+        done = subprocess.run(  # noqa: S603 (a Python found above, fixed arguments)
+            [executable, "-I", "-c", probe], capture_output=True, text=True, timeout=30
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    name, _, version = done.stdout.strip().partition(" ")
+    if done.returncode != 0 or name != "cpython":
+        return None
+    return version if version.split(".")[:2] == LAMBDA_PYTHON.split(".") else None
+
+
+@cache
+def lambda_python() -> tuple[str, str] | None:
+    """(executable, full version) of a CPython ``LAMBDA_PYTHON`` on this machine, or None."""
+    pyenv = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions"
+    candidates = [
+        os.environ.get("LAMBDA_PYTHON_EXE"),
+        shutil.which(f"python{LAMBDA_PYTHON}"),  # may be a pyenv shim that refuses: probed
+        *(str(p) for p in sorted(pyenv.glob(f"{LAMBDA_PYTHON}.*/bin/python{LAMBDA_PYTHON}"))),
+    ]
+    for executable in candidates:
+        if executable and (version := _python_version(executable)):
+            return executable, version
+    print(
+        f"package: no CPython {LAMBDA_PYTHON} found (PATH, pyenv, LAMBDA_PYTHON_EXE): the Lambda "
+        "zip ships without bytecode and each cold start compiles it",
+        file=sys.stderr,
+    )
+    return None
+
+
+def _bytecode(entries: list[tuple[str, Path]], out: Path) -> list[tuple[str, Path]]:
+    """(archive name, path) of a pyc per ``.py`` entry, compiled by the runtime's Python."""
+    python = lambda_python()
+    if python is None:
+        return []
+    sources = [(name, str(path)) for name, path in entries if name.endswith(".py")]
+    done = subprocess.run(  # noqa: S603 (the runtime's Python, our own script)
+        [python[0], "-I", "-c", _COMPILER, str(out), TASK_ROOT],
+        input=json.dumps(sources),
+        capture_output=True,
+        text=True,
+        env={"PYTHONHASHSEED": "0", "PATH": os.environ.get("PATH", "")},  # fixed set order
+        timeout=600,
+    )
+    if done.returncode != 0:
+        raise PackageError(f"compiling with {python[0]} failed: {done.stderr[-2000:]}")
+    return [(name, Path(path)) for name, path in json.loads(done.stdout)]
+
+
 def _digest(entries: list[tuple[str, Path]]) -> str:
     digest = hashlib.sha256(f"r2-video lambda package v{FORMAT_VERSION}\n".encode())
+    # The pycs are a function of the sources and the compiler: its version stands for them.
+    python = lambda_python()
+    digest.update(f"bytecode: {python[1] if python else 'none'}\n".encode())
     for name, path in entries:
         content = hashlib.sha256(path.read_bytes()).hexdigest()
         digest.update(f"{name}\0{content}\n".encode())
@@ -237,23 +330,30 @@ def build_package(
     """Build (or reuse) the coordinator's Lambda zip at ``output``."""
     entries, versions = package_entries(root)
     digest = _digest(entries)
+    python = lambda_python()
     if force or _cached(output, digest) is None:
-        _write_zip(entries, output)
+        with tempfile.TemporaryDirectory(prefix="pyc-") as pycs:
+            files = sorted([*entries, *_bytecode(entries, Path(pycs))])
+            _write_zip(files, output)
         record = {
+            "bytecode": python[1] if python else None,
             "digest": digest,
             "sha256": _file_sha256(output),
-            "files": len(entries),
+            "files": len(files),
             "distributions": versions,
         }
         sidecar = output.with_name(output.name + ".json")
         sidecar.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    with zipfile.ZipFile(output) as archive:
+        count = len(archive.namelist())
     return LambdaPackage(
         path=output,
         digest=digest,
         sha256=_file_sha256(output),
         size=output.stat().st_size,
-        files=len(entries),
+        files=count,
         distributions=tuple(versions),
+        bytecode=python[1] if python else None,
     )
 
 
@@ -279,6 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  digest (entries)  {package.digest}")
     print(f"  source_code_hash  {package.source_code_hash}")
     print(f"  bundles           {', '.join(package.distributions)}")
+    print(f"  bytecode          {package.bytecode or 'none'}")
     return 0
 
 

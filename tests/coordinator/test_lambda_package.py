@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 import zipfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import httpx
@@ -21,13 +21,18 @@ import pytest
 
 from coordinator.config import Settings
 from coordinator.embedded_store import EmbeddedStore
-from infra.components.package import BOTOCORE_SERVICES, LambdaPackage, build_package
+from infra.components.package import (
+    BOTOCORE_SERVICES,
+    LambdaPackage,
+    build_package,
+    lambda_python,
+)
 from tests.coordinator.lambda_events import coordinator_env, function_url_event
 
 # Runs inside the unpacked zip: answers Function URL events (payload 2.0) given on stdin.
 _RUNNER = r"""
 import json, sys
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 root = Path(sys.argv[1]).resolve()
 import boto3, botocore, jwt, mangum, starlette
@@ -93,11 +98,16 @@ def test_entries_are_sorted_with_fixed_times_and_modes(built):
         assert info.external_attr >> 16 == 0o100644, info.filename
 
 
-def test_pure_python_only_no_bytecode_no_installer_files(built):
+# CPython 3.13's bytecode magic: "Python 3.13b1 3571" (Lib/importlib/_bootstrap_external.py),
+# and PEP 552's flags word 0b01: hash-based, source not checked.
+_MAGIC_313 = (3571).to_bytes(2, "little") + b"\r\n"
+_UNCHECKED_HASH = (1).to_bytes(4, "little")
+
+
+def test_pure_python_only_no_installer_files(built):
     with zipfile.ZipFile(built[0].path) as archive:
         names = archive.namelist()
     assert not [n for n in names if n.endswith((".so", ".pyd", ".dylib", ".dll"))]
-    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     assert not [n for n in names if n.endswith(("/RECORD", "/INSTALLER", "/direct_url.json"))]
     services = {
         n.split("/")[2] for n in names if n.startswith("botocore/data/") and n.count("/") > 2
@@ -117,6 +127,56 @@ def test_the_worker_client_ships_without_its_dependencies(built):
     assert "coordinator/client/publisher.py" in names
     assert not [n for n in names if n.startswith(("httpx/", "httpcore/", "tqdm/"))]
     assert not [d for d in built[0].distributions if d.startswith(("httpx==", "tqdm=="))]
+
+
+def test_bytecode_is_the_runtimes_own_or_none(built):
+    """Issue 15: pycs compiled by CPython 3.13 (the Lambda runtime), unchecked-hash, one per
+    module beside its source, recording /var/task paths; never pycs of another version."""
+    with zipfile.ZipFile(built[0].path) as archive:
+        names = set(archive.namelist())
+        pycs = sorted(n for n in names if n.endswith((".pyc", ".pyo")) or "__pycache__/" in n)
+        heads = {n: archive.read(n)[:8] for n in pycs}
+    if lambda_python() is None:
+        assert pycs == [] and built[0].bytecode is None
+        return
+    assert built[0].bytecode is not None and built[0].bytecode.startswith("3.13.")
+    sources = {n for n in names if n.endswith(".py")}
+    assert len(pycs) == len(sources)
+    for pyc in pycs:
+        path = PurePosixPath(pyc)
+        stem, _, tag = path.name.partition(".")
+        assert path.parent.name == "__pycache__" and tag == "cpython-313.pyc", pyc
+        assert (path.parent.parent / f"{stem}.py").as_posix() in sources, pyc
+        assert heads[pyc] == _MAGIC_313 + _UNCHECKED_HASH, pyc
+
+
+def test_bytecode_runs_under_the_runtimes_python(unpacked: Path):
+    """Importing the handler compiles nothing from source, and the pycs record /var/task
+    (where Lambda runs them) rather than the directory they were compiled from."""
+    python = lambda_python()
+    if python is None:
+        pytest.skip("no CPython 3.13 on this machine: the package has no bytecode")
+    probe = "\n".join(
+        [
+            "import marshal, importlib._bootstrap_external as external",
+            "def refuse(self, data, path, **_):",
+            "    raise SystemExit(f'compiled from source: {path}')",
+            "external.SourceLoader.source_to_code = refuse",
+            "import coordinator.lambda_handler",
+            "pyc = open('coordinator/__pycache__/lambda_handler.cpython-313.pyc', 'rb').read()",
+            "print(marshal.loads(pyc[16:]).co_filename)",
+        ]
+    )
+    done = subprocess.run(
+        [python[0], "-S", "-c", probe],
+        env={"PYTHONPATH": str(unpacked), "PYTHONDONTWRITEBYTECODE": "1"},
+        capture_output=True,
+        text=True,
+        cwd=unpacked,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "/var/task/coordinator/lambda_handler.py"
 
 
 def test_unpacked_zip_serves_function_url_events(

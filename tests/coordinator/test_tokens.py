@@ -177,3 +177,23 @@ def test_a_token_whose_nbf_is_ahead_of_the_clock_is_refused(codec: TokenCodec) -
     assert codec.verify(_mint(NEW_SECRET, nbf=int(NOW.timestamp()) - 60), now=NOW).job_id
     with pytest.raises(Unauthenticated, match="NumericDate"):
         codec.verify(_mint(NEW_SECRET, nbf="soon"), now=NOW)
+
+
+def test_remembered_tokens_still_meet_every_clock_check_and_failures_repeat(
+    codec: TokenCodec,
+) -> None:
+    """verify() remembers what a token decoded to (issue 15: speed); the clock is not cached."""
+    token = codec.issue(scope(lifetime=timedelta(seconds=30)))
+    for _ in range(2):
+        assert codec.verify(token, now=NOW).job_id == "job-a"
+        with pytest.raises(Unauthenticated) as refused:
+            codec.verify(token, now=NOW + timedelta(seconds=30))
+        assert refused.value.code == "token_expired"
+        with pytest.raises(OutOfScope):
+            codec.verify(token, now=NOW, job_id="job-b")
+    header, payload, signature = token.split(".")
+    for _ in range(2):
+        with pytest.raises(Unauthenticated, match="signature"):
+            codec.verify(f"{header}.{payload}.{signature[:-2]}AA", now=NOW)
+    with pytest.raises(Unauthenticated, match="key id is unknown"):
+        TokenCodec({"old": OLD_SECRET}, signing_kid="old").verify(token, now=NOW)
