@@ -59,7 +59,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx
 from load_report import percentiles, report
-from timed_coordinator import RESET_PATH, STATS_PATH, coordinator_process
+from timed_coordinator import RESET_PATH, STATS_PATH, coordinator_environment, coordinator_process
 
 from coordinator.multipart import multipart_etag
 
@@ -78,21 +78,6 @@ BATCH_URLS = 1000
 # ---------------------------------------------------------------------------------------------
 # In this process: the store, the coordinator process, the workers
 
-
-def _environment(store: Any, admin_key: str, token_key: str) -> dict[str, str]:
-    return {
-        "COORDINATOR_ADMIN_KEY": admin_key,
-        "COORDINATOR_TOKEN_KEYS": json.dumps({"load-1": token_key}),
-        "R2_ENDPOINT_URL": store.endpoint,
-        "R2_ACCESS_KEY_ID": store.access_key,
-        "R2_SECRET_ACCESS_KEY": store.secret_key,
-        "DELIVERY_BUCKET": DELIVERY_BUCKET,
-        "S3_ENDPOINT_URL": store.endpoint,
-        "AWS_REGION": MEZZANINE_REGION,
-        "AWS_ACCESS_KEY_ID": store.access_key,
-        "AWS_SECRET_ACCESS_KEY": store.secret_key,
-        "MEZZANINE_BUCKET": MEZZANINE_BUCKET,
-    }
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -463,7 +448,14 @@ def main() -> None:
         for bucket in (MEZZANINE_BUCKET, DELIVERY_BUCKET):
             s3.create_bucket(Bucket=bucket)
         s3.put_object(Bucket=MEZZANINE_BUCKET, Key=MEZZANINE_KEY, Body=blobs.mezzanine)
-        env = _environment(store, admin_key, token_key)
+        env = coordinator_environment(
+            store,
+            admin_key=admin_key,
+            token_key=token_key,
+            delivery_bucket=DELIVERY_BUCKET,
+            mezzanine_bucket=MEZZANINE_BUCKET,
+            region=MEZZANINE_REGION,
+        )
         store_pid = _pid_of(str(store.workdir))
         log = Path(tmp) / "coordinator.log"
         with coordinator_process(env, log) as (base, pid):

@@ -41,7 +41,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx
-from timed_coordinator import coordinator_process
+from timed_coordinator import coordinator_environment, coordinator_process
 
 MiB = 1024 * 1024
 MEZZANINE_BUCKET = "publish-mezzanine"
@@ -49,21 +49,6 @@ DELIVERY_BUCKET = "publish-delivery"
 MEZZANINE_KEY = "masters/bench.mov"
 MEZZANINE_REGION = "eu-central-1"
 
-
-def _environment(store: Any, admin_key: str, token_key: str) -> dict[str, str]:
-    return {
-        "COORDINATOR_ADMIN_KEY": admin_key,
-        "COORDINATOR_TOKEN_KEYS": json.dumps({"bench-1": token_key}),
-        "R2_ENDPOINT_URL": store.endpoint,
-        "R2_ACCESS_KEY_ID": store.access_key,
-        "R2_SECRET_ACCESS_KEY": store.secret_key,
-        "DELIVERY_BUCKET": DELIVERY_BUCKET,
-        "S3_ENDPOINT_URL": store.endpoint,
-        "AWS_REGION": MEZZANINE_REGION,
-        "AWS_ACCESS_KEY_ID": store.access_key,
-        "AWS_SECRET_ACCESS_KEY": store.secret_key,
-        "MEZZANINE_BUCKET": MEZZANINE_BUCKET,
-    }
 
 
 def _files(ladder: Path) -> list[tuple[Path, str]]:
@@ -179,7 +164,14 @@ def main() -> None:
             f"ladder: {len(files)} files, {total / MiB:.1f} MiB; concurrency {args.concurrency}; "
             f"{args.rounds} rounds, sides alternating"
         )
-        env = _environment(store, admin_key, token_key)
+        env = coordinator_environment(
+            store,
+            admin_key=admin_key,
+            token_key=token_key,
+            delivery_bucket=DELIVERY_BUCKET,
+            mezzanine_bucket=MEZZANINE_BUCKET,
+            region=MEZZANINE_REGION,
+        )
         times: dict[str, list[float]] = {"client": [], "boto3": []}
         cpu: dict[str, list[float]] = {"client": [], "boto3": []}
         with coordinator_process(env, tmp / "coordinator.log") as (base, _pid):

@@ -157,12 +157,8 @@ def main() -> None:
         return
 
     import httpx
-    from load import (
-        DELIVERY_BUCKET,
-        MEZZANINE_BUCKET,
-        MEZZANINE_KEY,
-        _environment,  # pyright: ignore[reportPrivateUsage]
-    )
+    from load import DELIVERY_BUCKET, MEZZANINE_BUCKET, MEZZANINE_KEY, MEZZANINE_REGION
+    from timed_coordinator import coordinator_environment
 
     from coordinator.embedded_store import embedded_store
     from coordinator.s3client import make_client
@@ -174,11 +170,19 @@ def main() -> None:
         for bucket in (MEZZANINE_BUCKET, DELIVERY_BUCKET):
             s3.create_bucket(Bucket=bucket)
         s3.put_object(Bucket=MEZZANINE_BUCKET, Key=MEZZANINE_KEY, Body=b"mezzanine")
-        names = set(_environment(store, admin_key, token_key)) | {
+        settings = coordinator_environment(
+            store,
+            admin_key=admin_key,
+            token_key=token_key,
+            delivery_bucket=DELIVERY_BUCKET,
+            mezzanine_bucket=MEZZANINE_BUCKET,
+            region=MEZZANINE_REGION,
+        )
+        names = set(settings) | {
             "COORDINATOR_STACK_OUTPUTS", "COORDINATOR_SECRET_ARN", "AWS_SESSION_TOKEN",
         }  # fmt: skip
         env = {k: v for k, v in os.environ.items() if k not in names}
-        env.update(_environment(store, admin_key, token_key))
+        env.update(settings)
         coordinator_args = ["coordinator", *(["--profile", args.profile] if args.profile else [])]
         with (
             server(coordinator_args, env, Path(tmp) / "coordinator.log") as (base, pid),

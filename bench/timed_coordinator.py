@@ -157,6 +157,26 @@ def serve_coordinator(port: int) -> None:
 
 
 
+def coordinator_environment(
+    store: Any, *, admin_key: str, token_key: str, delivery_bucket: str, mezzanine_bucket: str,
+    region: str,
+) -> dict[str, str]:  # fmt: skip
+    """The coordinator's settings for a bench: both sides on the embedded ``store``."""
+    return {
+        "COORDINATOR_ADMIN_KEY": admin_key,
+        "COORDINATOR_TOKEN_KEYS": json.dumps({"bench-1": token_key}),
+        "R2_ENDPOINT_URL": store.endpoint,
+        "R2_ACCESS_KEY_ID": store.access_key,
+        "R2_SECRET_ACCESS_KEY": store.secret_key,
+        "DELIVERY_BUCKET": delivery_bucket,
+        "S3_ENDPOINT_URL": store.endpoint,
+        "AWS_REGION": region,
+        "AWS_ACCESS_KEY_ID": store.access_key,
+        "AWS_SECRET_ACCESS_KEY": store.secret_key,
+        "MEZZANINE_BUCKET": mezzanine_bucket,
+    }
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
