@@ -201,16 +201,6 @@ def _query_items(request: Request) -> list[tuple[str, str]]:
         raise InvalidInput("the query string is not valid UTF-8", code="invalid_query") from None
 
 
-def _no_query(request: Request) -> None:
-    """POST routes take their input from the body only: a query parameter is refused, not
-    ignored (a client that thinks it set ``expires_in`` there must hear that it did not)."""
-    if request.scope.get("query_string"):
-        raise InvalidInput(
-            "this route takes no query parameters; send them in the JSON body",
-            code="invalid_query",
-        )
-
-
 def _query(
     request: Request, *, required: Collection[str], optional: Collection[str] = ()
 ) -> dict[str, str]:
@@ -276,7 +266,6 @@ class _Api:
 
     async def create_job(self, request: Request) -> Response:
         self._require_admin(request)
-        _no_query(request)
         body = await read_json_object(request)
         _only(body, required=("mezzanine_key", "output_prefix"), optional=("ttl_seconds",))
         key = validate_key(body["mezzanine_key"], what="mezzanine_key")
@@ -309,7 +298,6 @@ class _Api:
         # The app server that decides who may watch asks, with the admin key; viewers and
         # workers never hold a credential that mints URLs (docs/coordinator.md).
         self._require_admin(request)
-        _no_query(request)
         signer = self.settings.playback
         if signer is None:
             raise NotFound(
@@ -348,7 +336,6 @@ class _Api:
 
     async def inputs(self, request: Request) -> Response:
         scope = self._job_scope(request)
-        _no_query(request)
         body = await read_json_object(request, allow_empty=True)
         _only(body, required=(), optional=("expires_in",))
         urls, expires_at = self.broker.input_urls(
@@ -365,7 +352,6 @@ class _Api:
 
     async def outputs(self, request: Request) -> Response:
         scope = self._job_scope(request)
-        _no_query(request)
         body = await read_json_object(request)
         _only(body, required=("files",), optional=("expires_in",))
         files = body["files"]
@@ -404,7 +390,6 @@ class _Api:
 
     async def create_multipart(self, request: Request) -> Response:
         scope = self._job_scope(request)
-        _no_query(request)
         body = await read_json_object(request)
         _only(body, required=("path", "size", "content_type"), optional=("expires_in",))
         expires_in = self._expires_in(body.get("expires_in"))
@@ -472,7 +457,6 @@ class _Api:
 
     async def complete_multipart(self, request: Request) -> Response:
         scope = self._job_scope(request)
-        _no_query(request)
         body = await read_json_object(request)
         _only(body, required=("path", "size", "parts"))
         key, etag = await self._in_store(

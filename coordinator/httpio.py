@@ -48,8 +48,9 @@ __all__ = [
 MAX_BODY_BYTES = 64 * 1024
 BODY_SECONDS = 10  # at most 64 KiB of JSON: a client on any link sends it well within
 # What uvicorn itself can bound (``python -m coordinator serve`` and the tests' server): an idle
-# keep-alive connection, the size of a request head, requests at once. It cannot bound the time
-# a request head takes to arrive: `serve` is for loopback, production is Lambda.
+# keep-alive connection, the bytes it buffers of an unfinished request head (h11 checks only
+# while a head is incomplete: one arriving whole in a single read passes), requests at once.
+# It cannot bound the time a request head takes to arrive: `serve` is for loopback.
 SERVER_LIMITS: Mapping[str, Any] = {
     "timeout_keep_alive": 5,
     "h11_max_incomplete_event_size": 16 * 1024,
@@ -139,6 +140,13 @@ async def read_json_object(
     Content-Length is checked first (cheap refusal) but not trusted: the stream is counted
     as it arrives, so a chunked or lying body stops at the limit too.
     """
+    if request.scope.get("query_string"):
+        # A route with a JSON body takes all its input there: a query parameter is refused,
+        # not ignored (a client that put expires_in in the query must hear that it did not).
+        raise InvalidInput(
+            "this route takes no query parameters; send them in the JSON body",
+            code="invalid_query",
+        )
     declared = request.headers.get("content-length")
     if declared is not None:
         # ASCII digits only: "²" (latin-1 0xB2) passes str.isdigit() and then breaks int().
