@@ -989,3 +989,18 @@ def test_content_length_and_transfer_encoding_together_are_refused_and_closed(
         answer = _raw_exchange(str(api.base_url).rstrip("/"), head)
     assert answer.startswith(b"HTTP/1.1 400 "), answer[:300]
     assert answer.count(b"HTTP/1.1 ") == 1, "a second request was served on the connection"
+
+
+def test_serve_buffers_at_most_16_kib_of_an_unfinished_request_head(settings: Settings) -> None:
+    """SERVER_LIMITS: uvicorn keeps at most 16 KiB of a request head that has not ended
+    (h11's max incomplete event size): a head that never ends is refused, not buffered. A
+    head that arrives whole in one read is parsed whatever its size (measured: 100 KiB at
+    once is served): the limit bounds memory held for unfinished heads, not a head's size."""
+    unfinished = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * (20 * 1024)
+    fits = b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Pad: " + b"a" * (12 * 1024)
+    with _serving(settings) as api:
+        base = str(api.base_url).rstrip("/")
+        refused = _raw_exchange(base, unfinished)
+        kept = _raw_exchange(base, fits, trickle=b"\r\n\r\n", every=0.05)
+    assert refused.startswith(b"HTTP/1.1 4"), refused[:200]
+    assert kept.startswith(b"HTTP/1.1 200 "), kept[:200]

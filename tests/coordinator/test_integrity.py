@@ -260,3 +260,16 @@ def test_a_malformed_part_listing_is_a_store_bad_answer(parts: Any) -> None:
             SCOPE, upload_id=handle, path="a.mp4", size=SIZE, now=NOW, expires_in=60
         )
     assert "complete" not in client.calls
+
+
+def test_a_handle_opens_while_its_token_key_is_configured_and_not_after() -> None:
+    """docs/coordinator.md: handles survive a token-key rotation as long as tokens do."""
+    old, new = "o" * 32, "n" * 32
+    before = UploadHandles({"k1": old}, signing_kid="k1")
+    handle = before.seal(job_id="job-1", key=KEY, upload_id="store-upload-1")
+    assert handle is not None
+    rotating = UploadHandles({"k1": old, "k2": new}, signing_kid="k2")
+    assert rotating.open(handle, job_id="job-1", key=KEY) == "store-upload-1"
+    after = UploadHandles({"k2": new}, signing_kid="k2")
+    with pytest.raises(NotFound):
+        after.open(handle, job_id="job-1", key=KEY)
