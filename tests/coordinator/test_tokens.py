@@ -165,6 +165,7 @@ def _jws(payload: bytes, kid: object = "new") -> str:
         (lambda: "", "malformed token"),
         (lambda: "a." * 5000, "malformed token"),
         (lambda: None, "malformed token"),
+        (lambda: 12345, "malformed token"),
     ],
     ids=[
         "missing-kid",
@@ -188,7 +189,8 @@ def _jws(payload: bytes, kid: object = "new") -> str:
         "garbage",
         "empty",
         "oversized",
-        "not-a-string",
+        "none",
+        "an-int",
     ],
 )
 def test_bad_tokens_are_unauthenticated(codec: TokenCodec, token_of, message: str) -> None:
@@ -361,3 +363,11 @@ def test_remembered_tokens_are_bounded(codec: TokenCodec) -> None:
     for number in range(VERIFIED_TOKENS + 5):
         codec.verify(codec.issue(scope(f"job-{number}")), now=NOW)
     assert codec._verified.cache_info().currsize == VERIFIED_TOKENS
+
+
+def test_a_token_may_name_up_to_16_mezzanine_keys(codec: TokenCodec) -> None:
+    """MAX_MEZZANINE_KEYS: 16 verify (17 do not: test_bad_tokens_are_unauthenticated)."""
+    keys = [f"masters/{n}.mov" for n in range(16)]
+    assert codec.verify(_mint(NEW_SECRET, mezzanine_keys=keys), now=NOW).mezzanine_keys == tuple(
+        keys
+    )
