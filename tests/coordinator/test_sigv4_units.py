@@ -11,12 +11,14 @@ https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-create-signed-re
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
+from coordinator import sigv4
 from coordinator.sigv4 import (
     Credentials,
     canonical_query_string,
@@ -36,6 +38,16 @@ SUITE_DATE = "20150830T123600Z"
 SUITE_SCOPE = "20150830/us-east-1/service/aws4_request"
 EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 SUITE_HOST = {"Host": "example.amazonaws.com", "X-Amz-Date": SUITE_DATE}
+
+
+@pytest.fixture(autouse=True)
+def cold_caches() -> None:
+    """Each test starts with sigv4's memo caches empty, so what it checks (an endpoint, a bucket
+    and its addressing style) is computed for it, not read from a cache an earlier test filled
+    (a mutation run forks every mutant from a process that already ran the tests)."""
+    for value in vars(sigv4).values():
+        if callable(getattr(value, "cache_clear", None)):
+            value.cache_clear()
 
 
 def _suite_signature(request: str) -> str:
@@ -160,11 +172,36 @@ def test_presigned_urls_match_botocore(method: str, changes: dict[str, Any]) -> 
     assert presign_url(method, **args) == botocore_presign(method, **args)
 
 
+@pytest.mark.parametrize("upload_id", ["abc/def+1==", "abc/def+1== é", "2~iCw_lDY8Vo", "ñ"])
 @pytest.mark.parametrize("credentials", [EXAMPLE, TEMPORARY])
-def test_upload_part_urls_match_botocore(credentials: Credentials) -> None:
+def test_upload_part_urls_match_botocore(credentials: Credentials, upload_id: str) -> None:
     args = {**BASE, "credentials": credentials}
-    ours = presign_url("PUT", query={"uploadId": "abc/def+1== é", "partNumber": "7"}, **args)
-    assert ours == botocore_presign("PUT", upload=("abc/def+1== é", 7), **args)
+    ours = presign_url("PUT", query={"uploadId": upload_id, "partNumber": "7"}, **args)
+    assert ours == botocore_presign("PUT", upload=(upload_id, 7), **args)
+
+
+def test_urls_do_not_depend_on_the_machines_time_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """X-Amz-Date is UTC whatever the local zone (a developer's laptop, not only Lambda's UTC)."""
+    east = datetime(2013, 5, 24, 5, 30, tzinfo=timezone(timedelta(hours=5, minutes=30)))
+    expected = presign_url("GET", **{**BASE, "now": NOW})
+    for zone in ("IST-5:30", "NST+3:30"):  # POSIX TZ strings: no tzdata needed
+        monkeypatch.setenv("TZ", zone)
+        time.tzset()
+        try:
+            assert presign_url("GET", **{**BASE, "now": east}) == expected
+        finally:
+            monkeypatch.delenv("TZ")
+            time.tzset()
+
+
+class Seconds(int):
+    """An int subclass (an IntEnum member, a typed alias): still an int number of seconds."""
+
+
+@pytest.mark.parametrize("expires_in", [1, 604_800])
+def test_the_expiry_bounds_are_inclusive_for_any_int(expires_in: int) -> None:
+    url = presign_url("GET", **{**BASE, "expires_in": Seconds(expires_in)})
+    assert f"&X-Amz-Expires={expires_in}&" in url
 
 
 # --- the fast path is the spec's steps composed ---------------------------------------------
