@@ -47,8 +47,7 @@ class Jurisdiction(StrEnum):
     # Stored and processed in the United States (Cloudflare changelog 2026-08-17). The installed
     # pulumi_cloudflare 6.23.1 lists it for R2Bucket ("default", "eu", "fedramp", "us"); its R2
     # child resources document no value list, so tests/infra/test_sovereign.py checks their
-    # docstrings and fails if one starts listing values without "us". Their validators in
-    # terraform-provider-cloudflare v5.23.0 still refuse "us" (README, `jurisdiction`).
+    # docstrings and fails if one starts listing values without "us".
     US = "us"
 
 
