@@ -391,7 +391,11 @@ class _Api:
     async def create_multipart(self, request: Request) -> Response:
         scope = self._job_scope(request)
         body = await read_json_object(request)
-        _only(body, required=("path", "size", "content_type"), optional=("expires_in",))
+        _only(
+            body,
+            required=("path", "size", "content_type"),
+            optional=("cache_control", "expires_in"),
+        )
         expires_in = self._expires_in(body.get("expires_in"))
         upload = await self._in_store(
             lambda: self.broker.create_multipart(
@@ -399,6 +403,7 @@ class _Api:
                 path=body["path"],
                 size=body["size"],
                 content_type=body["content_type"],
+                cache_control=body.get("cache_control"),
                 now=self.clock(),
                 expires_in=expires_in,
             )

@@ -25,7 +25,7 @@ from .errors import (
     StoreUnavailable,
 )
 from .handles import UploadHandles
-from .keys import output_key, validate_content_type, validate_key
+from .keys import output_key, validate_cache_control, validate_content_type, validate_key
 from .multipart import (
     LIST_PARTS_PAGE,
     MAX_PART_URLS,
@@ -234,16 +234,23 @@ class Broker:
         path: object,
         size: object,
         content_type: object,
+        cache_control: object = None,
         now: datetime,
         expires_in: int,
     ) -> MultipartUpload:
-        """Start a multipart upload under the job's prefix and presign its first parts."""
+        """Start a multipart upload under the job's prefix and presign its first parts.
+
+        The object's headers are fixed here, when the upload is created (S3 and R2 take them on
+        CreateMultipartUpload, not on the parts): Content-Type, and Cache-Control when given.
+        """
         now = _whole_seconds(now)
         key = output_key(scope.output_prefix, path)
         plan = plan_multipart(size)
-        content_type = validate_content_type(content_type)
+        headers = {"ContentType": validate_content_type(content_type)}
+        if cache_control is not None:
+            headers["CacheControl"] = validate_cache_control(cache_control)
         lifetime = self._lifetime(self.delivery, scope, now, expires_in)
-        answer = call(self.delivery, "create_multipart_upload", Key=key, ContentType=content_type)
+        answer = call(self.delivery, "create_multipart_upload", Key=key, **headers)
         upload_id = answer.get("UploadId")
         handle = None
         if isinstance(upload_id, str) and UPLOAD_ID.fullmatch(upload_id) is not None:

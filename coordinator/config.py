@@ -76,6 +76,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from . import sigv4
 from .endpoints import SIGV4_REGION, Jurisdiction, aws_partition, is_account_id, r2_endpoint
 from .errors import ConfigError
 from .playback import PlaybackSigner
@@ -111,6 +112,16 @@ class StoreSettings:
     credentials: Credentials
     addressing_style: Literal["path", "virtual"] = "path"
     max_expires: int = MAX_EXPIRES
+
+    def __post_init__(self) -> None:
+        # A bucket or endpoint the signer refuses would otherwise be a 500 on every request.
+        try:
+            sigv4.check_target(
+                self.endpoint, self.bucket, region=self.region,
+                addressing_style=self.addressing_style,
+            )  # fmt: skip
+        except ValueError as error:
+            raise ConfigError(f"bucket {self.bucket!r} at {self.endpoint}: {error}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,7 +322,8 @@ def _mezzanine(source: _Source) -> StoreSettings:
     default_cap = (
         UNKNOWN_SESSION_MAX_EXPIRES if session_token and expires_at is None else MAX_EXPIRES
     )
-    return StoreSettings(
+    return _store(
+        "MEZZANINE_BUCKET (S3_ENDPOINT_URL, AWS_REGION)",
         endpoint=override or aws_s3_endpoint(region),
         region=region,
         bucket=source.need("MEZZANINE_BUCKET", "mezzanine_bucket"),
@@ -340,13 +352,21 @@ def _delivery(source: _Source, jurisdiction: Jurisdiction) -> StoreSettings:
                 f"stack output 'r2_endpoint' ({exported}) disagrees with the account and "
                 f"jurisdiction {jurisdiction.value!r} ({endpoint})"
             )
-    return StoreSettings(
+    return _store(
+        "DELIVERY_BUCKET (R2_ENDPOINT_URL)",
         endpoint=endpoint,
         region=SIGV4_REGION,
         bucket=source.need("DELIVERY_BUCKET", "delivery_bucket"),
         credentials=_credentials(source, "R2_ACCESS_KEY_ID", "R2_SECRET_ACCESS_KEY"),
         addressing_style="path",
     )
+
+
+def _store(names: str, **fields: Any) -> StoreSettings:
+    try:
+        return StoreSettings(**fields)
+    except ConfigError as error:
+        raise ConfigError(f"{names}: {error}") from None
 
 
 def _timestamp(raw: str | None, var: str) -> datetime | None:

@@ -231,8 +231,7 @@ def _verify(client: Any, ladder: Path) -> None:
         stored = client.get_object(Bucket=DELIVERY_BUCKET, Key=OUTPUT_PREFIX + name)
         _check(_sha(stored["Body"].read()) == _sha(path.read_bytes()), f"{name}: bytes differ")
         _check(stored["ContentType"] == content_type(name), f"{name}: {stored['ContentType']}")
-        if path.stat().st_size < 8 * 2**20:  # multipart uploads carry no Cache-Control yet
-            _check(stored.get("CacheControl") == cache_control(name), f"{name}: Cache-Control")
+        _check(stored.get("CacheControl") == cache_control(name), f"{name}: Cache-Control")
     listed = client.list_objects_v2(Bucket=DELIVERY_BUCKET, Prefix=OUTPUT_PREFIX)["KeyCount"]
     _check(listed == len(files), f"{listed} objects under the prefix, {len(files)} files")
     _say("read back + sha256", f"{len(files)} objects match, content types and caching kept")

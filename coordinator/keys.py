@@ -39,6 +39,7 @@ from .errors import InvalidInput
 __all__ = [
     "MAX_KEY_BYTES",
     "output_key",
+    "validate_cache_control",
     "validate_content_type",
     "validate_key",
     "validate_prefix",
@@ -52,6 +53,11 @@ _MAX_CONTENT_TYPE = 255
 _TCHARS = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
 _QUOTED = r'"(?:[\t !#-\[\]-~]|\\[\t -~])*"'
 _MEDIA_TYPE = re.compile(rf"{_TCHARS}/{_TCHARS}(?:[ \t]*;[ \t]*{_TCHARS}=(?:{_TCHARS}|{_QUOTED}))*")
+# RFC 9111 5.2: Cache-Control = #cache-directive; cache-directive = token [ "=" ( token /
+# quoted-string ) ]. The list is comma-separated with optional whitespace, no empty elements.
+_DIRECTIVE = rf"{_TCHARS}(?:={_TCHARS}|={_QUOTED})?"
+_CACHE_CONTROL = re.compile(rf"{_DIRECTIVE}(?:[ \t]*,[ \t]*{_DIRECTIVE})*")
+_MAX_CACHE_CONTROL = 255
 # botocore's presigner drops this exact value from the signature, so sigv4 refuses to sign it.
 _UNSIGNABLE_CONTENT_TYPE = "application/x-www-form-urlencoded; charset=utf-8"
 
@@ -145,6 +151,22 @@ def output_key(prefix: str, path: object) -> str:
     if not key.startswith(prefix) or len(key) <= len(prefix):  # belt and braces
         raise InvalidInput("path leaves the job's output prefix", code="out_of_prefix")
     return key
+
+
+def validate_cache_control(value: object) -> str:
+    """``value`` if it is a Cache-Control header value (RFC 9111 syntax, ASCII, <= 255 chars):
+    it is stored on the object and sent to every viewer, so nothing else gets through."""
+    if (
+        not isinstance(value, str)
+        or len(value) > _MAX_CACHE_CONTROL
+        or _CACHE_CONTROL.fullmatch(value) is None
+    ):
+        raise InvalidInput(
+            "cache_control must be a Cache-Control value such as 'public, max-age=31536000,"
+            f" immutable' (RFC 9111 syntax, at most {_MAX_CACHE_CONTROL} characters)",
+            code="invalid_cache_control",
+        )
+    return value
 
 
 def validate_content_type(value: object) -> str:

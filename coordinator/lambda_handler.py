@@ -29,6 +29,9 @@ from .httpio import ALWAYS_HEADERS
 __all__ = ["event_problem", "handler"]
 
 _log = logging.getLogger(__name__)
+# Mangum logs "METHOD /path STATUS" at INFO for every request: the access line (access_log.py)
+# already says that and more, so its line would double the log volume and the CPU per request.
+logging.getLogger("mangum.http").setLevel(logging.WARNING)
 _ALWAYS = {name.lower(): value for name, value in ALWAYS_HEADERS.items()}
 _NOT_CONFIGURED = {
     "statusCode": 503,

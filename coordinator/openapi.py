@@ -115,6 +115,11 @@ _SCHEMAS: dict[str, Any] = {
         path=_STRING,
         size={"type": "integer", "minimum": 1},
         content_type=_STRING,
+        cache_control={
+            "type": "string",
+            "maxLength": 255,
+            "description": "Cache-Control stored on the object (RFC 9111 syntax)",
+        },
         expires_in=_EXPIRES_IN,
     ),
     "MultipartUpload": _object(

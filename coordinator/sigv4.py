@@ -395,6 +395,19 @@ def _auth_params(
     return scope, head, token
 
 
+def check_target(
+    endpoint: str,
+    bucket: str,
+    *,
+    region: str,
+    addressing_style: Literal["path", "virtual"] = "path",
+    service: str = "s3",
+) -> None:
+    """Raise ValueError when ``presign_url`` could never sign for this bucket at this endpoint
+    (the same checks, made once when a store is configured instead of on every request)."""
+    _target(endpoint, bucket, addressing_style, region, service)
+
+
 def presign_url(
     method: str,
     *,

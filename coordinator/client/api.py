@@ -125,8 +125,12 @@ class CoordinatorApi:
         answer = self._call("outputs", "POST", "/outputs", json={"files": list(files)})
         return list(answer["files"])
 
-    def create_multipart(self, path: str, *, size: int, content_type: str) -> dict[str, Any]:
-        body = {"path": path, "size": size, "content_type": content_type}
+    def create_multipart(
+        self, path: str, *, size: int, content_type: str, cache_control: str | None = None
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"path": path, "size": size, "content_type": content_type}
+        if cache_control is not None:
+            body["cache_control"] = cache_control  # fixed at creation: parts carry no headers
         return self._call("create multipart", "POST", "/multipart", json=body)
 
     def multipart_status(self, upload_id: str, *, path: str, size: int) -> dict[str, Any]:

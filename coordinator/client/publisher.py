@@ -242,11 +242,7 @@ class Publisher:
         info.md5 = digest.hexdigest()
         for fresh in (False, True):
             headers = dict(signed["headers"])
-            rule = cache_control(
-                path,
-                manifest_max_age=self.options.manifest_max_age,
-                media_max_age=self.options.media_max_age,
-            )
+            rule = self._cache_control(path)
             if rule is not None:
                 headers["Cache-Control"] = rule
             try:
@@ -281,11 +277,24 @@ class Publisher:
             else:
                 summary.resumed_uploads += 1
                 return _upload_from(path, upload_id, status), list(status["parts"])
-        answer = self.api.create_multipart(path, size=info.size, content_type=content_type(path))
+        answer = self.api.create_multipart(
+            path,
+            size=info.size,
+            content_type=content_type(path),
+            cache_control=self._cache_control(path),
+        )
         upload_id = str(answer["upload_id"])
         journal.record_upload(path, size=info.size, md5=_hashed(info), upload_id=upload_id)
         summary.multipart_files += 1
         return _upload_from(path, upload_id, answer), list(answer["parts"])
+
+    def _cache_control(self, path: str) -> str | None:
+        """The Cache-Control a file is stored with: on its PUT, or at a multipart's creation."""
+        return cache_control(
+            path,
+            manifest_max_age=self.options.manifest_max_age,
+            media_max_age=self.options.media_max_age,
+        )
 
     def _submit_parts(
         self,

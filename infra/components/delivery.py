@@ -230,6 +230,12 @@ class DeliveryBucket(pulumi.ComponentResource):
         # on bucket_name and account_id only (internal/services/r2_bucket_{cors,lifecycle}/
         # schema.go, r2_managed_domain/, r2_custom_domain/), so a new jurisdiction would be sent
         # as an update of the old bucket's child: replace them with the bucket instead.
+        # Jurisdiction `us` on the children is NOT confirmed: terraform-provider-cloudflare v5.23.0
+        # (619b24e8ad47) accepts "us" on r2_bucket (schema.go:99-104) but its children's validators
+        # are OneOfCaseInsensitive("default", "eu", "fedramp") (r2_bucket_cors/schema.go:41-45,
+        # r2_bucket_lifecycle:40-44, r2_custom_domain:48-52, r2_managed_domain:39-43,
+        # r2_bucket_sippy:45-49). pulumi-cloudflare 6.23.1 bridges a later, unread release; the
+        # README tells a `us` stack to run `pulumi preview` first, where a refusal would show.
         child = pulumi.ResourceOptions(parent=self, replace_on_changes=["jurisdiction"])
 
         self.lifecycle = cloudflare.R2BucketLifecycle(

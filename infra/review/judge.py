@@ -28,9 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from coordinator.endpoints import Jurisdiction
 from infra.review.diff import PlanError, compare, load_plan, render_markdown
 from infra.review.policy.rules import evaluate, mandatory_failures, render_results
-from infra.review.policy.view import view_from_plan
+from infra.review.policy.view import PROJECT, view_from_plan
 from infra.stack_config import StackConfigError, load_stack_config, stack_names
 
 __all__ = [
@@ -270,8 +271,11 @@ def _judge_stack(
     for flag in diff.blocking:
         verdict.need(APPROVAL, f"`{stack}`: **{flag.kind.upper()}** {flag.label}")
     lines.append(render_markdown(diff))
-    # The base's policy rules over the PR's plan, in the base's stack context.
-    config = load_stack_config(stack, base_dir).values
+    # The base's policy rules over the PR's plan, in the context the plan declares.
+    config, moved = _policy_config(load_stack_config(stack, base_dir).values, document)
+    for change in moved:
+        verdict.need(APPROVAL, f"`{stack}`: the stack's {change}")
+        lines.append(f"**The stack's {change}**: the policy rules below judge the new one.\n")
     view = view_from_plan(document, config)
     results = evaluate(view)
     report = render_results(results, view.context)
@@ -295,6 +299,33 @@ def _judge_stack(
                 f" --format json --output plans/{stack}.json --no-policy` and commit it.\n"
             )
     return lines
+
+
+def _policy_config(
+    base: dict[str, Any], document: dict[str, Any]
+) -> tuple[dict[str, Any], list[str]]:
+    """The stack config to judge the policy in, and each context change the plan declares.
+
+    Judging an honest move (a stack whose jurisdiction changes from ``eu`` to ``us``) in the
+    base's context would fail the residency rules for doing what the change says; judging it in
+    a context the plan invents would let a lying plan choose the rules. So the plan's declared
+    jurisdiction and environment (its outputs) are used only when valid, and every difference
+    from the base's stack file is named for an approval: the new context is never silent.
+    """
+    outputs = document.get("outputs") or {}
+    declared = {
+        "jurisdiction": outputs.get("jurisdiction"),
+        "environment": outputs.get("environment"),
+    }
+    valid = {"jurisdiction": {j.value for j in Jurisdiction}, "environment": {"dev", "prod"}}
+    config = dict(base)
+    moved = []
+    for key, value in declared.items():
+        was = base.get(f"{PROJECT}:{key}")  # both keys are required (infra/settings.py)
+        if value in valid[key] and value != was:
+            config[f"{PROJECT}:{key}"] = value
+            moved.append(f"{key} changes from `{was}` to `{value}`")
+    return config, moved
 
 
 def judge(

@@ -262,18 +262,12 @@ def test_a_ladder_round_trips_byte_for_byte_with_its_headers(
         assert stored["Body"].read() == data, path
         extension = path.rsplit(".", 1)[1]
         assert stored["ContentType"] == EXPECTED_TYPE[extension], path
-        if path != "download/movie.mp4":  # multipart: see the xfail test below
-            expected = MANIFEST_CACHE if extension in ("m3u8", "mpd") else MEDIA_CACHE
-            assert stored.get("CacheControl") == expected, path
+        expected = MANIFEST_CACHE if extension in ("m3u8", "mpd") else MEDIA_CACHE
+        assert stored.get("CacheControl") == expected, path  # multipart too (download/movie.mp4)
     # Every unit went to the store once; the journal never left the worker.
     assert sorted(_key_units(job, transport.ok_puts()), key=str) == sorted(_units(ladder), key=str)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="POST /multipart has no cache_control field: the coordinator creates the upload "
-    "with Content-Type only, so a multipart object carries no Cache-Control",
-)
 def test_a_multipart_object_carries_the_media_cache_control(
     served: str, job: Job, ladder: SampleLadder, s3: Any
 ) -> None:

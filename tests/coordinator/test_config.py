@@ -106,6 +106,11 @@ def test_an_r2_endpoint_that_contradicts_the_jurisdiction_is_refused(tmp_path: P
         ({"COORDINATOR_DEFAULT_EXPIRES_IN": "10d"}, "COORDINATOR_DEFAULT_EXPIRES_IN"),
         ({"COORDINATOR_MAX_JOB_TTL": "999999999"}, "COORDINATOR_MAX_JOB_TTL"),
         ({"AWS_CREDENTIAL_EXPIRATION": "tomorrow"}, "AWS_CREDENTIAL_EXPIRATION"),
+        # Buckets the signer refuses: refused at start, not a 500 on every request.
+        ({"DELIVERY_BUCKET": "d"}, "DELIVERY_BUCKET .*3-63 characters"),
+        ({"MEZZANINE_BUCKET": "Masters_EU"}, "MEZZANINE_BUCKET .*3-63 characters"),
+        ({"MEZZANINE_BUCKET": "masters--x-s3"}, "MEZZANINE_BUCKET .*directory-bucket"),
+        ({"S3_ENDPOINT_URL": "ftp://s3.example"}, "MEZZANINE_BUCKET .*S3_ENDPOINT_URL"),
     ],
 )
 def test_bad_settings_name_the_variable(tmp_path: Path, change: dict[str, str], names: str) -> None:

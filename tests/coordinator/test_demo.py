@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -14,10 +14,6 @@ import pytest
 from coordinator.embedded_store import embedded_store
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _store_dirs() -> set[Path]:
-    return set(Path(tempfile.gettempdir()).glob("r2video-store-*"))
 
 
 def _gateway_processes() -> set[str]:
@@ -41,11 +37,13 @@ def _answers(endpoint: str) -> bool:
         return False
 
 
-def test_demo_runs_end_to_end_and_leaves_nothing_behind() -> None:
-    dirs, gateways = _store_dirs(), _gateway_processes()
+def test_demo_runs_end_to_end_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    # The demo gets a temporary folder of its own, so what it leaves behind is told apart from
+    # the stores that other tests (or other pytest workers) run at the same time.
     result = subprocess.run(
         [sys.executable, "-m", "coordinator", "demo"],
         cwd=REPO,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
         capture_output=True,
         text=True,
         timeout=120,
@@ -55,8 +53,8 @@ def test_demo_runs_end_to_end_and_leaves_nothing_behind() -> None:
                  "publish again (resumed)", "multipart resumed", "master last",
                  "multipart abort", "read back + sha256", "demo OK"):  # fmt: skip
         assert step in result.stdout, result.stdout
-    assert _store_dirs() <= dirs
-    assert _gateway_processes() <= gateways
+    assert not list(tmp_path.glob("r2video-store-*")), "the demo left its store's folder"
+    assert not any(str(tmp_path) in cmdline for cmdline in _gateway_processes())
 
 
 @pytest.mark.skipif(not Path("/proc/self").exists(), reason="needs /proc to see processes")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -137,3 +138,15 @@ def test_events_that_are_not_http_requests_get_a_clean_400(
 def test_a_valid_event_is_still_served(lambda_env: Settings) -> None:
     answer = lambda_handler.handler(_healthz(), None)
     assert answer["statusCode"] == 200, answer
+
+
+def test_one_log_line_per_request_on_lambda(
+    lambda_env: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The access line is the one record a request writes at INFO (Lambda's default level for
+    application logs): Mangum's own "POST /path 200" line repeated it, on every request."""
+    with caplog.at_level(logging.DEBUG):
+        answer = lambda_handler.handler(_healthz(), None)
+    assert answer["statusCode"] == 200, answer
+    lines = [(r.name, r.levelno) for r in caplog.records if r.levelno >= logging.INFO]
+    assert lines == [("coordinator.access", logging.INFO)], caplog.text

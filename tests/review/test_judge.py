@@ -148,3 +148,53 @@ def test_codeowners_covers_the_review_and_its_inputs(path, covered):
     # The issue's list: .github/, the review tools, requirements*.txt, plans/, Pulumi.*.yaml;
     # the brief adds .ci/ and run. GitHub CODEOWNERS syntax: docs.github.com "About code owners".
     assert bool(protected([path], codeowners_patterns(ROOT))) is covered
+
+
+def _restack(document: dict, stack: str) -> dict:
+    """A plan of another stack with the same program and config (URNs name their stack)."""
+    old = f"urn:pulumi:{document['stack']}::"
+    moved = json.loads(json.dumps(document).replace(old, f"urn:pulumi:{stack}::"))
+    moved["stack"] = stack
+    return moved
+
+
+def test_an_honest_jurisdiction_move_is_judged_in_its_new_context_and_needs_approval(
+    artifact, tmp_path, capsys
+):
+    # us-prod's stack file made an eu stack (eu-prod's settings): a real move across a border.
+    eu_plan = json.loads((ROOT / "plans" / "eu-prod.json").read_text())
+    (artifact / "head" / "us-prod.json").write_text(json.dumps(_restack(eu_plan, "us-prod")))
+    status, verdict, comment = _review(artifact, tmp_path, capsys)
+    assert status == 1, verdict  # approval, not a failure of the residency rules
+    assert "`us-prod`: the stack's jurisdiction changes from `us` to `eu`" in verdict["reasons"]
+    assert "a mandatory policy rule fails" not in comment
+    assert any("BORDER" in reason and "us-prod" in reason for reason in verdict["reasons"])
+
+
+def test_a_plan_that_declares_a_context_its_resources_break_still_fails_policy(
+    artifact, tmp_path, capsys
+):
+    # A plan that only relabels itself (outputs say eu, resources stay in us) chooses nothing:
+    # the new context needs an approval, and the rules judge the resources in it.
+    def relabel(document: dict) -> None:
+        document["outputs"]["jurisdiction"] = "eu"
+
+    _edit_plan(artifact, "us-prod", relabel)
+    status, verdict, _ = _review(artifact, tmp_path, capsys)
+    assert status == 2, verdict
+    assert "`us-prod`: a mandatory policy rule fails" in verdict["reasons"]
+    assert "`us-prod`: the stack's jurisdiction changes from `us` to `eu`" in verdict["reasons"]
+
+
+@pytest.mark.parametrize("value", ["mars", "", None, 3])
+def test_an_invalid_declared_context_is_ignored_for_the_base_one(artifact, tmp_path, capsys, value):
+    _edit_plan(artifact, "eu-prod", lambda d: d["outputs"].update(jurisdiction=value))
+    _, verdict, _ = _review(artifact, tmp_path, capsys)
+    assert not any("jurisdiction changes" in reason for reason in verdict["reasons"]), verdict
+
+
+def test_a_prod_stack_that_declares_itself_dev_needs_approval(artifact, tmp_path, capsys):
+    _edit_plan(artifact, "eu-prod", lambda d: d["outputs"].update(environment="dev"))
+    status, verdict, _ = _review(artifact, tmp_path, capsys)
+    assert status >= 1
+    assert "`eu-prod`: the stack's environment changes from `prod` to `dev`" in verdict["reasons"]
