@@ -6,7 +6,7 @@ messages are returned verbatim). Limits are written out from their sources, not 
   key length: 1,024 bytes") and https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-keys.html
 - dot segments, percent-encoded ones included: https://url.spec.whatwg.org/#double-dot-path-segment
   and RFC 3986 section 5.2.4; look-alike folding: UAX #15 (NFKC)
-- media types: RFC 9110 section 8.3.1.
+- media types: RFC 9110 section 8.3.1; Cache-Control: RFC 9111 section 5.2.
 Pure functions: the whole module runs in well under a second.
 """
 
@@ -17,7 +17,13 @@ import unicodedata
 import pytest
 
 from coordinator.errors import InvalidInput
-from coordinator.keys import output_key, validate_content_type, validate_key, validate_prefix
+from coordinator.keys import (
+    output_key,
+    validate_cache_control,
+    validate_content_type,
+    validate_key,
+    validate_prefix,
+)
 
 R2_MAX_KEY_BYTES = 1024  # R2 and S3 object key limit, in UTF-8 bytes (sources above)
 
@@ -299,4 +305,53 @@ def test_the_form_default_that_botocore_drops_from_the_signature_is_refused() ->
     assert _refusal(validate_content_type, "application/x-www-form-urlencoded; charset=utf-8") == (
         "this content_type cannot be bound to a presigned URL; drop the charset parameter",
         "invalid_content_type",
+    )
+
+
+# --- Cache-Control (stored on the object, sent to every viewer) -----------------------------
+
+CACHE_CONTROL_MESSAGE = (
+    "cache_control must be a Cache-Control value such as 'public, max-age=31536000, immutable'"
+    " (RFC 9111 syntax, at most 255 characters)"
+)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "no-cache",
+        "public, max-age=31536000, immutable",
+        "max-age=60 ,\ts-maxage=600",  # OWS on either side of the comma
+        'private="Set-Cookie, Authorization"',  # a quoted-string with a comma inside
+        'no-cache="a \\" b"',  # and a quoted-pair
+        "x-" + "a" * 253,  # 255 characters
+    ],
+)
+def test_cache_control_values_are_accepted(value: str) -> None:
+    assert validate_cache_control(value) == value
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        60,
+        "",
+        "public,",
+        ",public",
+        "public,,private",
+        "max-age=",
+        "max-age==1",
+        'private="open',
+        "max age=1",
+        "public; max-age=1",
+        "max-age=1\r\nX: y",
+        "caf\u00e9",
+        "x-" + "a" * 254,  # 256 characters
+    ],
+)
+def test_malformed_cache_control_is_refused(value: object) -> None:
+    assert _refusal(validate_cache_control, value) == (
+        CACHE_CONTROL_MESSAGE,
+        "invalid_cache_control",
     )

@@ -23,6 +23,7 @@ from coordinator.sigv4 import (
     Credentials,
     canonical_query_string,
     canonical_request,
+    check_target,
     credential_scope,
     presign_url,
     signature,
@@ -481,3 +482,30 @@ def test_credentials_refusals(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError) as refused:
         Credentials(**{"access_key": "AKID", "secret_key": "s", **kwargs})
     assert str(refused.value) == message
+
+
+def test_check_target_refuses_what_presign_url_would_refuse() -> None:
+    """A store is checked once at start with the signer's own rules (coordinator.config)."""
+    endpoint = BASE["endpoint"]
+    assert check_target(endpoint, "delivery", region="auto") is None
+    assert check_target(endpoint, "my.bucket", region="auto") is None  # path style by default
+    assert check_target(endpoint, "delivery", region="auto", addressing_style="virtual") is None
+    for changes, message in [
+        (
+            {"bucket": "my.bucket", "addressing_style": "virtual"},
+            REFUSALS["virtual-dotted-bucket"][1],
+        ),
+        ({"bucket": "ab"}, BUCKET_RULE + "'ab'"),
+        ({"endpoint": "ftp://h.com"}, REFUSALS["endpoint-ftp"][1]),
+        ({"region": "EU"}, REFUSALS["region"][1]),
+        ({"service": "s_3"}, REFUSALS["service"][1]),
+        ({"addressing_style": "host"}, REFUSALS["style"][1]),
+    ]:
+        args: dict[str, Any] = {"endpoint": endpoint, "bucket": "delivery", "region": "auto"}
+        args.update(changes)
+        with pytest.raises(ValueError) as refused:
+            check_target(args.pop("endpoint"), args.pop("bucket"), **args)
+        assert str(refused.value) == message
+        with pytest.raises(ValueError) as also:
+            presign_url("GET", **{**BASE, **changes})
+        assert str(also.value) == message
