@@ -12,7 +12,8 @@ Rules a key must follow before anything is signed for it:
   treats them as dot segments when a player resolves a manifest's relative URL;
 * no invisible format characters (Unicode category Cf: bidi overrides and isolates, zero-width
   spaces and joiners, the BOM, tag characters) and no slash look-alikes (fraction slash, division
-  slash, fullwidth and big solidus, ...): they stay inside the prefix, but make a key read as
+  slash, fullwidth and big solidus, ..., and single glyphs with a slash in them such as U+2100
+  ACCOUNT OF, ``a/c``): they stay inside the prefix, but make a key read as
   another name in listings, logs and consoles (``seg\u202egnp.ts`` shows as ``segpng.ts``,
   ``a\u2215b`` as a folder). Emoji written with a zero-width joiner are refused with them;
 * none of those rules may break once Unicode look-alikes are folded (NFKC): U+2025 (two-dot
@@ -73,7 +74,13 @@ _SLASH_LIKE = frozenset("\u2044\u2215\u2216\u2571\u2572\u29f5\u29f8\u29f9\ufe68\
 
 
 def _is_spoofing(ch: str) -> bool:
-    return ch in _SLASH_LIKE or unicodedata.category(ch) == "Cf"
+    return (
+        ch in _SLASH_LIKE
+        or unicodedata.category(ch) == "Cf"
+        # One glyph that shows (and folds to) a slash: U+2100 ACCOUNT OF is "a/c", U+2105 CARE
+        # OF "c/o".
+        or (ch > "\x7f" and any(f in "/\\" for f in unicodedata.normalize("NFKC", ch)))
+    )
 
 
 def _check_key_text(value: object, what: str) -> str:

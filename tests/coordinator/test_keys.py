@@ -130,6 +130,11 @@ def test_control_characters_are_refused(key: str) -> None:
         "\ufe68",  # SMALL REVERSE SOLIDUS
         "\uff0f",  # FULLWIDTH SOLIDUS
         "\uff3c",  # FULLWIDTH REVERSE SOLIDUS
+        # one glyph with a slash in it, whose NFKC form holds "/" (UnicodeData.txt <compat>)
+        "\u2100",  # ACCOUNT OF: a/c
+        "\u2101",  # ADDRESSED TO THE SUBJECT: a/s
+        "\u2105",  # CARE OF: c/o
+        "\u2106",  # CADA UNA: c/u
     ],
 )
 def test_invisible_and_slash_like_characters_are_refused_by_name(char: str) -> None:
