@@ -13,31 +13,29 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from . import sigv4
 from .errors import (
     Conflict,
     InvalidInput,
     NotFound,
-    StoreBadAnswer,
     StoreIntegrity,
     StoreUnavailable,
 )
 from .handles import UploadHandles
 from .keys import output_key, validate_cache_control, validate_content_type, validate_key
 from .multipart import (
-    LIST_PARTS_PAGE,
     MAX_PART_URLS,
-    MAX_PARTS,
     UPLOAD_ID,
     MultipartPlan,
+    UploadedPart,
+    check_stored_parts,
     checked_parts,
     multipart_etag,
     plan_multipart,
     validate_upload_id,
 )
-from .store import MAX_EXPIRES, Store, StoreRefused, call
+from .store import MAX_EXPIRES, Store, StoreRefused, call, list_parts
 from .tokens import JobScope
 
 __all__ = [
@@ -49,7 +47,6 @@ __all__ = [
     "OutputFile",
     "PartUrl",
     "SignedPut",
-    "UploadedPart",
     "url_lifetime",
 ]
 
@@ -120,13 +117,6 @@ class SignedPut:
 class PartUrl:
     part_number: int
     url: str
-
-
-@dataclass(frozen=True, slots=True)
-class UploadedPart:
-    part_number: int
-    etag: str
-    size: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,7 +279,7 @@ class Broker:
         lifetime = self._lifetime(self.delivery, scope, now, expires_in)
         uploaded = [
             part
-            for part in self._list_parts(key, store_id)
+            for part in list_parts(self.delivery, key, store_id)
             if part.part_number <= plan.part_count
             and part.size == plan.part_length(part.part_number)
         ]
@@ -341,8 +331,9 @@ class Broker:
         etags = checked_parts(parts, plan.part_count)
         with self._completing.hold(store_id):
             try:
-                stored = {part.part_number: part for part in self._list_parts(key, store_id)}
-                _check_stored_parts(plan, etags, stored)
+                listed = list_parts(self.delivery, key, store_id)
+                stored = {part.part_number: part for part in listed}
+                check_stored_parts(plan, etags, stored)
                 answer = call(
                     self.delivery,
                     "complete_multipart_upload",
@@ -422,88 +413,6 @@ class Broker:
             for n in numbers
         )
 
-    def _list_parts(self, key: str, upload_id: str) -> Iterator[UploadedPart]:
-        marker = 0
-        for _ in range(MAX_PARTS // LIST_PARTS_PAGE + 1):
-            page = call(
-                self.delivery,
-                "list_parts",
-                Key=key,
-                UploadId=upload_id,
-                MaxParts=LIST_PARTS_PAGE,
-                PartNumberMarker=marker,
-            )
-            # A ListPartsResult always carries IsTruncated; an empty or foreign 200 (a proxy's
-            # page) parses as {} and must not read as "no parts stored".
-            if "IsTruncated" not in page and "UploadId" not in page:
-                raise StoreUnavailable("the store's answer to list_parts is not a part listing")
-            yield from (_uploaded_part(part) for part in _listed(page.get("Parts", [])))
-            if not page.get("IsTruncated"):
-                return
-            marker = _store_int(page.get("NextPartNumberMarker", 0), "NextPartNumberMarker")
-        raise StoreUnavailable("the store's part listing does not end")
-
-
-def _listed(value: object) -> list[Any]:
-    if not isinstance(value, list):
-        raise StoreBadAnswer("the store's part listing is malformed (Parts is not a list)")
-    return value
-
-
-def _store_int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise StoreBadAnswer(f"the store's part listing has a malformed {name}")
-    try:
-        return int(value)
-    except ValueError:
-        raise StoreBadAnswer(f"the store's part listing has a malformed {name}") from None
-
-
-def _uploaded_part(part: object) -> UploadedPart:
-    """A ListParts entry, checked: a store's malformed answer is a 502, never a KeyError."""
-    if not isinstance(part, Mapping) or not {"PartNumber", "ETag", "Size"} <= part.keys():
-        raise StoreBadAnswer("the store listed a part without PartNumber, ETag or Size")
-    etag = part["ETag"]
-    if not isinstance(etag, str) or not etag:
-        raise StoreBadAnswer("the store listed a part with a malformed ETag")
-    return UploadedPart(
-        part_number=_store_int(part["PartNumber"], "PartNumber"),
-        etag=etag,
-        size=_store_int(part["Size"], "Size"),
-    )
-
-
-def _check_stored_parts(
-    plan: MultipartPlan, etags: Sequence[str], stored: Mapping[int, UploadedPart]
-) -> None:
-    """Refuse unless the store holds exactly parts 1..N of ``plan`` with ``etags``: 409
-    ``parts_mismatch`` naming the parts to upload (again) when one is missing or of the wrong
-    size, 400 ``invalid_parts`` when the worker's ETag is not the stored part's."""
-    again = [
-        n
-        for n in range(1, plan.part_count + 1)
-        if n not in stored or stored[n].size != plan.part_length(n)
-    ]
-    if again:
-        shown = ", ".join(str(n) for n in again[:20]) + (" ..." if len(again) > 20 else "")
-        raise Conflict(
-            f"the stored parts do not make the declared {plan.size} bytes: upload part(s) "
-            f"{shown} (missing or of the wrong size)",
-            code="parts_mismatch",
-        )
-    extra = sorted(n for n in stored if n > plan.part_count)
-    if extra:
-        raise Conflict(
-            f"the upload holds parts beyond the plan's {plan.part_count}: {extra[:20]}",
-            code="parts_mismatch",
-        )
-    wrong = [n for n, etag in enumerate(etags, 1) if stored[n].etag.strip('"') != etag.strip('"')]
-    if wrong:
-        raise InvalidInput(
-            f"the etag given for part(s) {', '.join(str(n) for n in wrong[:20])} is not the "
-            "stored part's: send the ETags the part uploads answered",
-            code="invalid_parts",
-        )
 
 
 class _KeyedLocks:

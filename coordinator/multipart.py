@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from .errors import InvalidInput
+from .errors import Conflict, InvalidInput
 
 __all__ = [
     "LIST_PARTS_PAGE",
@@ -24,6 +24,8 @@ __all__ = [
     "MIN_PART_SIZE",
     "UPLOAD_ID",
     "MultipartPlan",
+    "UploadedPart",
+    "check_stored_parts",
     "checked_parts",
     "multipart_etag",
     "plan_multipart",
@@ -140,3 +142,45 @@ def checked_parts(parts: object, expected: int) -> list[str]:
             raise InvalidInput(f"part {position} has a malformed etag", code="invalid_parts")
         etags.append(f'"{match.group(1)}"')
     return etags
+
+
+@dataclass(frozen=True, slots=True)
+class UploadedPart:
+    """One part as the store lists it (ListParts)."""
+
+    part_number: int
+    etag: str
+    size: int
+
+
+def check_stored_parts(
+    plan: MultipartPlan, etags: Sequence[str], stored: Mapping[int, UploadedPart]
+) -> None:
+    """Refuse unless the store holds exactly parts 1..N of ``plan`` with ``etags``: 409
+    ``parts_mismatch`` naming the parts to upload (again) when one is missing or of the wrong
+    size, 400 ``invalid_parts`` when the worker's ETag is not the stored part's."""
+    again = [
+        n
+        for n in range(1, plan.part_count + 1)
+        if n not in stored or stored[n].size != plan.part_length(n)
+    ]
+    if again:
+        shown = ", ".join(str(n) for n in again[:20]) + (" ..." if len(again) > 20 else "")
+        raise Conflict(
+            f"the stored parts do not make the declared {plan.size} bytes: upload part(s) "
+            f"{shown} (missing or of the wrong size)",
+            code="parts_mismatch",
+        )
+    extra = sorted(n for n in stored if n > plan.part_count)
+    if extra:
+        raise Conflict(
+            f"the upload holds parts beyond the plan's {plan.part_count}: {extra[:20]}",
+            code="parts_mismatch",
+        )
+    wrong = [n for n, etag in enumerate(etags, 1) if stored[n].etag.strip('"') != etag.strip('"')]
+    if wrong:
+        raise InvalidInput(
+            f"the etag given for part(s) {', '.join(str(n) for n in wrong[:20])} is not the "
+            "stored part's: send the ETags the part uploads answered",
+            code="invalid_parts",
+        )

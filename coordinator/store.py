@@ -21,12 +21,14 @@ from typing import Any, Literal
 
 from . import sigv4
 from .errors import InvalidInput, NotFound, StoreBadAnswer, StoreUnavailable
+from .multipart import LIST_PARTS_PAGE, MAX_PARTS, UploadedPart
 
 __all__ = [
     "DEFAULT_STORE_BUDGET_SECONDS",
     "Store",
     "StoreRefused",
     "call",
+    "list_parts",
     "store_budget",
     "store_timing",
 ]
@@ -217,3 +219,56 @@ _NOT_FOUND_MESSAGES = {
     "complete_multipart_upload": "no such multipart upload for this path",
     "abort_multipart_upload": "no such multipart upload for this path",
 }
+
+
+def list_parts(store: Store, key: str, upload_id: str) -> Iterator[UploadedPart]:
+    """Every part of an upload, page by page, each entry checked: a store's malformed or
+    endless listing is a 502/503, never a KeyError or a loop."""
+    marker = 0
+    for _ in range(MAX_PARTS // LIST_PARTS_PAGE + 1):
+        page = call(
+            store,
+            "list_parts",
+            Key=key,
+            UploadId=upload_id,
+            MaxParts=LIST_PARTS_PAGE,
+            PartNumberMarker=marker,
+        )
+        # A ListPartsResult always carries IsTruncated; an empty or foreign 200 (a proxy's
+        # page) parses as {} and must not read as "no parts stored".
+        if "IsTruncated" not in page and "UploadId" not in page:
+            raise StoreUnavailable("the store's answer to list_parts is not a part listing")
+        yield from (_uploaded_part(part) for part in _listed(page.get("Parts", [])))
+        if not page.get("IsTruncated"):
+            return
+        marker = _store_int(page.get("NextPartNumberMarker", 0), "NextPartNumberMarker")
+    raise StoreUnavailable("the store's part listing does not end")
+
+
+def _listed(value: object) -> list[Any]:
+    if not isinstance(value, list):
+        raise StoreBadAnswer("the store's part listing is malformed (Parts is not a list)")
+    return value
+
+
+def _store_int(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise StoreBadAnswer(f"the store's part listing has a malformed {name}")
+    try:
+        return int(value)
+    except ValueError:
+        raise StoreBadAnswer(f"the store's part listing has a malformed {name}") from None
+
+
+def _uploaded_part(part: object) -> UploadedPart:
+    """A ListParts entry, checked: a store's malformed answer is a 502, never a KeyError."""
+    if not isinstance(part, Mapping) or not {"PartNumber", "ETag", "Size"} <= part.keys():
+        raise StoreBadAnswer("the store listed a part without PartNumber, ETag or Size")
+    etag = part["ETag"]
+    if not isinstance(etag, str) or not etag:
+        raise StoreBadAnswer("the store listed a part with a malformed ETag")
+    return UploadedPart(
+        part_number=_store_int(part["PartNumber"], "PartNumber"),
+        etag=etag,
+        size=_store_int(part["Size"], "Size"),
+    )

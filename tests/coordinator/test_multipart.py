@@ -21,9 +21,11 @@ import random
 
 import pytest
 
-from coordinator.errors import InvalidInput
+from coordinator.errors import Conflict, InvalidInput
 from coordinator.multipart import (
     MultipartPlan,
+    UploadedPart,
+    check_stored_parts,
     checked_parts,
     multipart_etag,
     plan_multipart,
@@ -255,4 +257,72 @@ def test_malformed_upload_ids_are_refused(upload_id: object) -> None:
     assert _refusal(validate_upload_id, upload_id) == (
         "upload_id is malformed",
         "invalid_upload_id",
+    )
+
+
+# -- what the store holds, before a complete (issue 15: a truncated object must not complete) --
+
+# The issue's example: 12,587,233 bytes declared, three parts of 5 MiB, 5 MiB and the rest.
+DECLARED = 12_587_233
+LAST = DECLARED - 2 * 5 * MiB  # 2,101,473 bytes
+ETAGS = ['"' + "a" * 32 + '"', '"' + "b" * 32 + '"', '"' + "c" * 32 + '"']
+
+
+def _stored(*sizes: int, etags: list[str] = ETAGS) -> dict[int, UploadedPart]:
+    return {
+        n: UploadedPart(part_number=n, etag=etag, size=size)
+        for n, (size, etag) in enumerate(zip(sizes, etags, strict=False), 1)
+    }
+
+
+def _conflict(stored: dict[int, UploadedPart], etags: list[str] = ETAGS) -> str:
+    with pytest.raises(Conflict) as refused:
+        check_stored_parts(plan_multipart(DECLARED), etags, stored)
+    assert refused.value.code == "parts_mismatch"
+    return refused.value.message
+
+
+def test_the_parts_that_make_the_declared_size_pass() -> None:
+    check_stored_parts(plan_multipart(DECLARED), ETAGS, _stored(5 * MiB, 5 * MiB, LAST))
+    # The worker may quote its ETags or not; S3 lists them quoted.
+    bare = [etag.strip('"') for etag in ETAGS]
+    check_stored_parts(plan_multipart(DECLARED), bare, _stored(5 * MiB, 5 * MiB, LAST))
+
+
+def test_a_one_byte_last_part_is_named_for_upload_again() -> None:
+    assert _conflict(_stored(5 * MiB, 5 * MiB, 1)) == (
+        "the stored parts do not make the declared 12587233 bytes: upload part(s) 3 (missing"
+        " or of the wrong size)"
+    )
+
+
+def test_a_missing_part_and_a_long_part_are_named_in_order() -> None:
+    stored = _stored(5 * MiB + 1, 5 * MiB, LAST)
+    del stored[2]
+    assert "upload part(s) 1, 2 (missing or of the wrong size)" in _conflict(stored)
+
+
+def test_parts_beyond_the_plan_are_refused() -> None:
+    stored = _stored(5 * MiB, 5 * MiB, LAST)
+    stored[4] = UploadedPart(part_number=4, etag=ETAGS[0], size=1)
+    assert _conflict(stored) == "the upload holds parts beyond the plan's 3: [4]"
+
+
+def test_more_than_twenty_parts_to_upload_are_cut_with_an_ellipsis() -> None:
+    size = 30 * 5 * MiB
+    with pytest.raises(Conflict) as refused:
+        check_stored_parts(plan_multipart(size), ["x"] * 30, {})
+    shown = ", ".join(str(n) for n in range(1, 21))
+    assert f"upload part(s) {shown} ... (missing" in refused.value.message
+
+
+def test_an_etag_that_is_not_the_stored_parts_is_a_400_naming_it() -> None:
+    given = [ETAGS[0], '"' + "f" * 32 + '"', ETAGS[2]]
+    message, code = _refusal(
+        check_stored_parts, plan_multipart(DECLARED), given, _stored(5 * MiB, 5 * MiB, LAST)
+    )
+    assert code == "invalid_parts"
+    assert message == (
+        "the etag given for part(s) 2 is not the stored part's: send the ETags the part uploads"
+        " answered"
     )
