@@ -55,6 +55,8 @@ def _refusal(call, *args: object) -> tuple[str, str]:
         "é\xa0x",  # U+00A0 NO-BREAK SPACE: the first code point after the C1 controls
         "é~",  # U+007E: the last before DEL
         "x\u2025y",  # TWO DOT LEADER folds to "x..y": one segment, not ".."
+        "Chapter \u2169.mp4",  # ROMAN NUMERAL TEN folds to "X": a letter, not a slash
+        "\u00bd-speed.mp4",  # VULGAR FRACTION ONE HALF: one glyph, no slash in what it shows
         "k" * R2_MAX_KEY_BYTES,
         "é" * (R2_MAX_KEY_BYTES // 2),  # 1,024 bytes in 512 characters
         "\U0001f600" * (R2_MAX_KEY_BYTES // 4),  # 1,024 bytes in 256 characters

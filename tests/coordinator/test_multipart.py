@@ -326,3 +326,45 @@ def test_an_etag_that_is_not_the_stored_parts_is_a_400_naming_it() -> None:
         "the etag given for part(s) 2 is not the stored part's: send the ETags the part uploads"
         " answered"
     )
+
+
+@pytest.mark.parametrize(("missing", "ellipsis"), [(20, ""), (21, " ...")])
+def test_at_most_twenty_parts_are_named_then_an_ellipsis(missing: int, ellipsis: str) -> None:
+    plan = plan_multipart(missing * 5 * MiB)
+    with pytest.raises(Conflict) as refused:
+        check_stored_parts(plan, ["x"] * plan.part_count, {})
+    shown = ", ".join(str(n) for n in range(1, 21))
+    assert f"upload part(s) {shown}{ellipsis} (missing" in refused.value.message
+
+
+def test_at_most_twenty_parts_beyond_the_plan_are_named() -> None:
+    stored = _stored(5 * MiB, 5 * MiB, LAST)
+    for n in range(4, 30):
+        stored[n] = UploadedPart(part_number=n, etag=ETAGS[0], size=1)
+    assert _conflict(stored).endswith(f": {list(range(4, 24))}")
+
+
+@pytest.mark.parametrize(
+    ("stored_etag", "given_etag"),
+    [('"' + "a" * 31 + 'X"', '"' + "a" * 31 + '"'), ('"' + "a" * 31 + '"', '"' + "a" * 31 + 'X"')],
+)
+def test_only_the_quotes_around_an_etag_are_ignored(stored_etag: str, given_etag: str) -> None:
+    stored = _stored(5 * MiB, 5 * MiB, LAST, etags=[stored_etag, *ETAGS[1:]])
+    message, code = _refusal(
+        check_stored_parts, plan_multipart(DECLARED), [given_etag, *ETAGS[1:]], stored
+    )
+    assert code == "invalid_parts" and message.startswith("the etag given for part(s) 1 is not")
+
+
+def test_every_wrong_etag_is_named_up_to_twenty() -> None:
+    plan = plan_multipart(25 * 5 * MiB)
+    stored = {
+        n: UploadedPart(part_number=n, etag=f'"{n:032x}"', size=plan.part_length(n))
+        for n in range(1, 26)
+    }
+    message, _ = _refusal(check_stored_parts, plan, ['"' + "f" * 32 + '"'] * 25, stored)
+    shown = ", ".join(str(n) for n in range(1, 21))
+    assert message == (
+        f"the etag given for part(s) {shown} is not the stored part's: send the ETags the part"
+        " uploads answered"
+    )
