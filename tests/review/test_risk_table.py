@@ -17,6 +17,8 @@ from infra.review.risk import (
     BORDER_PROPERTIES,
     DATA_BEARING,
     REPLACE_ON_CHANGE,
+    ReplaceRule,
+    _r2_child_rules,
     border_properties,
     border_warning,
     is_data_bearing,
@@ -241,3 +243,31 @@ def test_replace_rules_of_an_unlisted_type_are_none():
 )
 def test_is_data_bearing(type_token, protected, expected):
     assert is_data_bearing(type_token, protected=protected) is expected
+
+
+@pytest.mark.parametrize(
+    ("type_token", "what", "service"),
+    [
+        ("cloudflare:index/r2BucketCors:R2BucketCors", "CORS configuration", "r2_bucket_cors"),
+        (
+            "cloudflare:index/r2BucketLifecycle:R2BucketLifecycle",
+            "lifecycle configuration",
+            "r2_bucket_lifecycle",
+        ),
+        ("cloudflare:index/r2ManagedDomain:R2ManagedDomain", "r2.dev setting", "r2_managed_domain"),
+    ],
+)
+def test_an_r2_child_is_replaced_when_its_bucket_changes(type_token, what, service):
+    schema = f"terraform-provider-cloudflare internal/services/{service}/schema.go: RequiresReplace"
+    expected = {
+        "accountId": ReplaceRule(f"the {what} is re-created", schema),
+        "bucketName": ReplaceRule(f"the {what} is re-created on another bucket", schema),
+        "jurisdiction": ReplaceRule(
+            f"the {what} is re-created on the bucket in the new jurisdiction",
+            "infra/components/delivery.py replace_on_changes (the provider schema would update"
+            " in place)",
+        ),
+    }
+    assert REPLACE_ON_CHANGE[type_token] == expected
+    # The table is built at import; the builder itself must say the same.
+    assert _r2_child_rules(what, service) == expected
