@@ -707,3 +707,38 @@ def test_mezzanine_args_refuse_dotted_and_reserved_names():
 )
 def test_origin_check(origin, ok):
     assert is_origin(origin, allow_http=False) is ok
+
+
+def test_omitted_and_spelled_out_defaults():
+    dev = settings_for("dev", cloudflarePlan=None, tieredCache="TRUE", signedDelivery="False")
+    assert (dev.edge.plan, dev.edge.tiered_cache, dev.edge.signed_delivery) == ("free", True, False)
+    kms = "arn:aws:kms:eu-central-1:222222222222:key/abc"
+    assert settings_for(mezzanineKmsKeyArn=kms).mezzanine.kms_key_arn == kms
+
+
+def test_a_crossing_sippy_source_is_accepted_when_acknowledged():
+    sippy = json.dumps(_SIPPY | {"sourceRegion": "us-east-1", "acknowledgeCrossBorder": True})
+    settings = settings_for(sippy=sippy)
+    assert settings.sippy is not None
+    assert (settings.sippy.source_region, settings.sippy.acknowledge_cross_border) == (
+        "us-east-1",
+        True,
+    )
+    assert settings.sippy.user_name == "r2-video-eu-prod-sippy"
+    assert settings.sippy.bucket_name == "video-eu-prod-delivery"
+    assert settings_for(sippy=None).sippy is None
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key", "message"),
+    [
+        ({"corsOrigins": json.dumps([1])}, "corsOrigins", "must be a list of strings"),
+        (
+            {"sippy": json.dumps(_SIPPY | {"sourceBucket": "Not_A_Bucket"})},
+            "sippy",
+            "must be an S3 bucket name (3-63 lowercase letters, digits or hyphens)",
+        ),
+    ],
+)
+def test_more_single_refusals(overrides, key, message):
+    assert sole_problem("eu-prod", overrides)[:2] == (key, message)

@@ -160,3 +160,18 @@ def test_keys_read_elsewhere_or_of_other_namespaces_are_accepted(full):
     values[full] = "x"
     pulumi.runtime.set_all_config(values, [])
     assert load_settings(pulumi.Config("r2-video"), stack="eu-prod").stack == "eu-prod"
+
+
+def test_a_key_differing_only_in_case_suggests_the_real_one():
+    values = dict(load_stack_config("eu-prod").values)
+    values["r2-video:mintls"] = "1.3"
+    pulumi.runtime.set_all_config(values, [])
+    with pytest.raises(SettingsError) as caught:
+        load_settings(pulumi.Config("r2-video"), stack="eu-prod")
+    assert [(p.key, p.message) for p in caught.value.problems] == [
+        (
+            "mintls",
+            "is not a setting of this program, so it would be ignored; did you mean"
+            " r2-video:minTls?",
+        )
+    ]
