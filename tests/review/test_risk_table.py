@@ -271,3 +271,8 @@ def test_an_r2_child_is_replaced_when_its_bucket_changes(type_token, what, servi
     assert REPLACE_ON_CHANGE[type_token] == expected
     # The table is built at import; the builder itself must say the same.
     assert _r2_child_rules(what, service) == expected
+
+
+def test_a_type_alone_is_data_bearing_only_if_listed():
+    assert is_data_bearing("aws:lambda/function:Function") is False
+    assert is_data_bearing("aws:kms/key:Key") is True
