@@ -365,3 +365,90 @@ def test_main_writes_the_comment_and_returns_the_status(tmp_path, capsys):
     assert "no flags" in capsys.readouterr().out
     assert main(str(base), str(tmp_path / "none.json")) == 2
     assert capsys.readouterr().err.startswith(f"error: {tmp_path / 'none.json'}: cannot read it")
+
+
+# --- one rendering rule per case ------------------------------------------------------------------
+
+
+def _outputs_table(before: dict, after: dict) -> list[str]:
+    text = render_markdown(compare(plan([], before), plan([], after)))
+    return [line for line in text.splitlines() if line.startswith("| `")]
+
+
+def test_a_reviewed_output_is_shown_whole_and_on_one_line():
+    rule = "skip: " + "a" * 1000 + "\n" + "b" * 993  # 2000 characters: shown whole
+    assert _outputs_table({"signed_delivery_rule": rule}, {}) == [
+        f"| `signed_delivery_rule` | `{rule.replace(chr(10), ' ')}` | — |"
+    ]
+    longer = {"signed_delivery_rule": {"rule": "c" * 2001}}  # wherever the text sits
+    assert _outputs_table({}, longer) == [f"| `signed_delivery_rule.rule` | — | `{'c' * 1999}…` |"]
+
+
+def test_other_outputs_are_cut_at_80_characters_and_secrets_masked():
+    assert _outputs_table(
+        {"note": "d" * 80, "db_password": "p1"}, {"note": "e" * 81, "db_password": "p2"}
+    ) == [
+        "| `db_password` | `[secret]` | `[secret]` |",
+        f"| `note` | `{'d' * 80}` | `{'e' * 79}…` |",
+    ]
+
+
+def test_warnings_are_cut_at_400_characters():
+    old, new = "w" * 400, "n" * 401
+    text = render_markdown(compare(plan([], warnings=(old,)), plan([], warnings=(old, new))))
+    assert f"- `{old}`\n- **new** `{'n' * 399}…`\n" in text
+
+
+def test_an_added_resource_masks_secret_looking_inputs():
+    added = r("cloudflare:index/x:X", "x", {"apiToken": "abc", "name": "n"})
+    text = render_markdown(compare(plan([]), plan([added])))
+    assert "| `apiToken` | `[secret]` |\n| `name` | `n` |\n" in text
+
+
+@pytest.mark.parametrize(
+    ("base", "head", "section"),
+    [
+        (BASE[6:7], HEAD[5:6], "**Renames with `aliases`**"),  # only an aliased rename
+        (BASE[6:7], [], "<details><summary>Removed (1)</summary>"),  # only a removal
+        ([], BASE[6:7], "<details><summary>Added (1)</summary>"),
+    ],
+)
+def test_a_change_of_one_kind_is_shown(base, head, section):
+    text = render_markdown(compare(plan(base), plan(head)))
+    assert "No change to this stack" not in text
+    assert section in text
+
+
+def test_unchanged_warnings_are_still_shown():
+    text = render_markdown(compare(plan([], warnings=("w",)), plan([], warnings=("w",))))
+    assert "No change to this stack" not in text
+    assert "**Warnings from the program** (`pulumi up` prints these too):\n- `w`\n" in text
+
+
+def test_a_resource_with_its_own_region_does_not_move_with_the_provider():
+    pinned = r("aws:s3/bucket:Bucket", "pinned", {"region": "eu-central-1"}, provider=AWS)
+    diff = compare(plan([BASE[0], pinned]), plan([HEAD[0], pinned]))
+    assert [(f.kind, f.label) for f in diff.flags] == [(BORDER, "`aws` (aws)")]
+    assert diff.moved_with == {}
+
+
+def test_replacing_any_protected_resource_is_data_loss():
+    old = r("aws:iam/role:Role", "role", {"name": "a"}, protect=True)
+    new = r("aws:iam/role:Role", "role", {"name": "b"}, protect=True)
+    assert [(f.kind, f.message) for f in compare(plan([old]), plan([new])).flags] == [
+        (
+            DATA_LOSS,
+            "re-created, and the program protects it: it holds state; it is protected, so `pulumi up` stops until it is unprotected",
+        ),
+        (REPLACE, "replaced: `name` (the role is re-created)"),
+    ]
+
+
+def test_a_first_or_last_property_is_one_row():
+    # Found by this test: an empty side used to add a row with an empty name and value `{}`.
+    old = r("cloudflare:index/x:X", "x", {})
+    new = r("cloudflare:index/x:X", "x", {"a": 1})
+    (_old, _new, changes) = compare(plan([old]), plan([new])).changed[0]
+    assert [(c.path, c.after) for c in changes] == [("a", 1)]
+    (_new, _old, changes) = compare(plan([new]), plan([old])).changed[0]
+    assert [(c.path, c.before) for c in changes] == [("a", 1)]
