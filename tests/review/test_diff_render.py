@@ -452,3 +452,115 @@ def test_a_first_or_last_property_is_one_row():
     assert [(c.path, c.after) for c in changes] == [("a", 1)]
     (_new, _old, changes) = compare(plan([new]), plan([old])).changed[0]
     assert [(c.path, c.before) for c in changes] == [("a", 1)]
+
+
+def test_json_lists_in_inputs_are_compared_element_by_element():
+    old = r("cloudflare:index/x:X", "x", {"hosts": '["a.example.eu"]'})
+    new = r("cloudflare:index/x:X", "x", {"hosts": '["a.example.eu", "b.example.eu"]'})
+    diff = compare(plan([old]), plan([new]))
+    assert diff.base.path == "x.json" and diff.head is not diff.base
+    (_old, _new, changes) = diff.changed[0]
+    assert [(c.path, c.after) for c in changes] == [("hosts[1]", "b.example.eu")]
+
+
+def test_removing_the_aws_provider_is_a_removal_not_a_move():
+    diff = compare(plan(BASE[:1]), plan([]))
+    assert diff.moved_with == {} and [x["name"] for x in diff.removed] == ["aws"]
+
+
+def test_every_cause_of_a_replace_is_listed():
+    old = r("aws:iam/role:Role", "role", {"name": "a"}, provider=AWS)
+    new = r("aws:iam/role:Role", "role", {"name": "b"}, provider=AWS + "2")
+    assert [f.message for f in compare(plan([old]), plan([new])).flags] == [
+        "replaced: `name` (the role is re-created); its provider changed"
+    ]
+
+
+def test_unprotected_data_is_lost_without_the_protect_note():
+    old = r("cloudflare:index/r2Bucket:R2Bucket", "b", {"name": "a"})
+    new = r("cloudflare:index/r2Bucket:R2Bucket", "b", {"name": "b"})
+    flags = compare(plan([old]), plan([new])).flags
+    assert [(f.kind, f.message) for f in flags if f.kind == DATA_LOSS] == [
+        (
+            DATA_LOSS,
+            "re-created, and an R2 bucket holds the renditions; deleting it deletes every object",
+        )
+    ]
+    (removed,) = compare(plan([old]), plan([])).flags
+    assert (
+        removed.message
+        == "removed: an R2 bucket holds the renditions; deleting it deletes every object"
+    )
+
+
+def test_removing_any_protected_resource_is_data_loss():
+    old = r("aws:iam/role:Role", "role", {"name": "a"}, protect=True)
+    (flag,) = compare(plan([old]), plan([])).flags
+    assert (flag.kind, flag.message) == (
+        DATA_LOSS,
+        "removed: the program protects it: it holds state; it is protected, so `pulumi up` stops until it is unprotected",
+    )
+
+
+def test_force_destroy_already_on_is_no_new_flag():
+    old = r("aws:s3/bucket:Bucket", "b", {"bucket": "m", "forceDestroy": True, "tags": {"a": "1"}})
+    new = r("aws:s3/bucket:Bucket", "b", {"bucket": "m", "forceDestroy": True, "tags": {"a": "2"}})
+    assert compare(plan([old]), plan([new])).flags == []
+
+
+ROLE = "aws:iam/role:Role"
+
+
+@pytest.mark.parametrize(
+    ("removed", "added", "expected"),
+    [
+        # Same name under a new parent: one resource moved (a rename without aliases).
+        (
+            [r(ROLE, "a", parent="urn:p1")],
+            [
+                r(ROLE, "b", parent="urn:p1"),
+                r(ROLE, "a", parent="urn:p2", urn=f"{P}parent$" + ROLE + "::a"),
+            ],
+            [("a", "a")],
+        ),
+        # A new name under the same parent, and it is the only one: renamed.
+        ([r(ROLE, "a", parent="urn:p1")], [r(ROLE, "b", parent="urn:p1")], [("a", "b")]),
+        # Two candidates under the same parent: no guess.
+        (
+            [r(ROLE, "a", parent="urn:p1")],
+            [r(ROLE, "b", parent="urn:p1"), r(ROLE, "c", parent="urn:p1")],
+            [],
+        ),
+        # Another type is never a rename.
+        ([r(ROLE, "a")], [r("aws:kms/key:Key", "a")], []),
+    ],
+)
+def test_renames_are_guessed_only_when_unambiguous(removed, added, expected):
+    diff = compare(plan(removed), plan(added))
+    assert [(old["name"], new["name"]) for old, new in diff.renames] == expected
+
+
+SIPPY = "cloudflare:index/r2BucketSippy:R2BucketSippy"
+CROSSING = r(SIPPY, "s", {"jurisdiction": "eu", "source": {"region": "us-east-1"}})
+INSIDE = r(SIPPY, "s", {"jurisdiction": "eu", "source": {"region": "eu-central-1"}})
+
+
+@pytest.mark.parametrize(
+    ("base", "head", "flagged"),
+    [
+        ([], [CROSSING], True),
+        ([INSIDE], [CROSSING], True),
+        ([CROSSING], [CROSSING], False),
+        ([CROSSING], [INSIDE], False),
+        ([CROSSING], [], False),
+    ],
+)
+def test_a_sippy_crossing_is_flagged_when_it_begins(base, head, flagged):
+    borders = [f for f in compare(plan(base), plan(head)).flags if f.kind == BORDER]
+    assert [f.label for f in borders] == (["`s` (R2BucketSippy)"] if flagged else [])
+
+
+def test_a_crossing_warning_is_quoted_up_to_400_characters():
+    warning = "Sippy: data crosses a border " + "x" * 372  # 401 characters
+    (flag,) = compare(plan([]), plan([], warnings=(warning,))).flags
+    assert flag.message == f"Sippy migration across a border: `{warning[:399]}…`"
