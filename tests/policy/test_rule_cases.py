@@ -13,7 +13,13 @@ from typing import Any
 import pytest
 
 from coordinator.endpoints import Jurisdiction
-from infra.review.policy.rules import RULES, evaluate, mandatory_failures, render_results
+from infra.review.policy.rules import (
+    RULES,
+    evaluate,
+    looks_like_secret_key,
+    mandatory_failures,
+    render_results,
+)
 from infra.review.policy.view import (
     SECRET,
     UNKNOWN,
@@ -675,3 +681,57 @@ def test_render_results_and_mandatory_failures():
 def test_every_rule_is_listed_once_and_mandatory():
     assert len({r.name for r in RULES}) == len(RULES) == 14
     assert all(r.mandatory for r in RULES)
+
+
+# --- edges found by mutation testing ---------------------------------------------------------
+
+
+def test_an_unknown_value_skips_only_its_own_resource():
+    domains = [
+        res(R2_CUSTOM_DOMAIN, "a", {"minTls": UNKNOWN}),
+        res(R2_CUSTOM_DOMAIN, "b", {"minTls": "1.0"}),
+    ]
+    assert [u for _m, u in violations(view(*domains), "custom-domain-min-tls")] == ["urn:b"]
+    groups = [
+        res(LOG_GROUP, "a", {"retentionInDays": UNKNOWN}),
+        res(LOG_GROUP, "b", {"retentionInDays": 0}),
+    ]
+    assert [u for _m, u in violations(view(*groups), "log-retention")] == ["urn:b"]
+    thing = res("cloudflare:index/x:X", "x", {"a": SECRET, "b": "-----BEGIN PRIVATE KEY-----"})
+    assert violations(view(thing), "no-plain-secrets") == [
+        ("x (X): b holds a PEM private key", "urn:x")
+    ]
+
+
+def test_every_wildcard_action_of_a_statement_is_named():
+    statement = {
+        "Effect": "Allow",
+        "Action": ["s3:Get*", "s3:ListBucket", "s3:Put*"],
+        "Resource": "arn:aws:s3:::m",
+    }
+    policy = res(ROLE_POLICY, "p", {"policy": _policy(statement)})
+    assert violations(view(policy), "iam-no-wildcards") == [
+        ("p (RolePolicy): policy statement 0 allows every action (s3:Get*, s3:Put*)", policy.urn)
+    ]
+
+
+def test_a_non_aws_resource_is_judged_by_the_stack_partitions_whatever_its_inputs_say():
+    frankfurt = provider("eu-central-1")
+    other = res("cloudflare:index/x:X", "x", {"region": "cn-north-1", "target": "arn:aws:s3:::m"})
+    assert violations(view(frankfurt, other), "residency-aws") == []
+
+
+@pytest.mark.parametrize(
+    ("key", "secret"),
+    [
+        ("private_key", True),  # separators do not hide a secret word
+        ("api-token", True),
+        ("secretIds[0]", False),  # a list of references, by index
+        ("secretIds[0][1]", False),
+        ("secretStore.region", False),  # only the last key of a path counts
+        ("x.secretStore.region", False),
+        ("config.apiToken", True),
+    ],
+)
+def test_secret_key_names(key, secret):
+    assert looks_like_secret_key(key) is secret
