@@ -742,3 +742,61 @@ def test_a_crossing_sippy_source_is_accepted_when_acknowledged():
 )
 def test_more_single_refusals(overrides, key, message):
     assert sole_problem("eu-prod", overrides)[:2] == (key, message)
+
+
+def test_every_bad_lifecycle_entry_is_reported():
+    entries = [{"nope": 1}, {"prefix": "x/", "expireAfterDays": "1"}, {"prefix": "y/"}]
+    with pytest.raises(SettingsError) as caught:
+        settings_for(deliveryLifecycle=json.dumps(entries))
+    assert [(p.key, p.message) for p in caught.value.problems] == [
+        ("deliveryLifecycle", _LIFECYCLE_SHAPE),
+        ("deliveryLifecycle", "entry 1: days must be whole numbers"),
+        ("deliveryLifecycle", "rule for prefix 'y/' does nothing: set a transition or an expiry"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("sippy", "problems"),
+    [
+        (
+            _SIPPY | {"b": 1, "a": 2},
+            [
+                (
+                    "sippy",
+                    "unknown field(s) a, b; known: acknowledgeCrossBorder, sourceBucket,"
+                    " sourceRegion",
+                )
+            ],
+        ),
+        ({"sourceBucket": _SIPPY["sourceBucket"]}, [("sippy", "'' is not an AWS region name")]),
+        (
+            # Not a boolean: no acknowledgement, so the crossing is refused too.
+            _SIPPY | {"sourceRegion": "us-east-1", "acknowledgeCrossBorder": "yes"},
+            [
+                ("sippy", "acknowledgeCrossBorder must be true or false"),
+                (
+                    "sippy",
+                    "'us-east-1' lies outside jurisdiction 'eu': Sippy would copy data across a"
+                    " border; set acknowledgeCrossBorder: true if that is intended",
+                ),
+            ],
+        ),
+    ],
+)
+def test_sippy_problems(sippy, problems):
+    with pytest.raises(SettingsError) as caught:
+        settings_for(sippy=json.dumps(sippy))
+    assert [(p.key, p.message) for p in caught.value.problems] == problems
+
+
+def test_a_stack_name_too_long_for_the_sippy_user_names_the_sippy_setting():
+    # The IAM user is r2-video-<stack>-sippy; IAM user names are at most 64 characters.
+    stack = "s" * 50
+    values = dict(load_stack_config("eu-prod").values)
+    values["r2-video:coordinatorFunctionName"] = "video-coordinator"
+    pulumi.runtime.set_all_config(values, [])
+    with pytest.raises(SettingsError) as caught:
+        load_settings(pulumi.Config("r2-video"), stack=stack)
+    assert [(p.key, p.message) for p in caught.value.problems] == [
+        ("sippy", "must be 1-64 characters (IAM limit)")
+    ]
