@@ -800,3 +800,50 @@ def test_a_stack_name_too_long_for_the_sippy_user_names_the_sippy_setting():
     assert [(p.key, p.message) for p in caught.value.problems] == [
         ("sippy", "must be 1-64 characters (IAM limit)")
     ]
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        ("abortMultipartAfterDays", "must be between 1 and 365"),
+        ("signedDeliveryTtlSeconds", "must be between 1 and 604800"),
+        ("coordinatorMemoryMb", "must be between 128 and 10240 (MB)"),
+        (
+            "coordinatorReservedConcurrency",
+            "must be between 1 and 10000 (and leave the account 100 unreserved)",
+        ),
+        (
+            "coordinatorLogRetentionDays",
+            "0 is not a CloudWatch retention; use one of 1, 3, 5, 7, 14, 30, 60, 90, 120, 150,"
+            " 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653",
+        ),
+    ],
+)
+def test_an_explicit_zero_is_judged_as_zero(key, message):
+    assert sole_problem("eu-prod", {key: "0"})[:2] == (key, message)
+
+
+def test_a_zero_cors_max_age_is_kept():
+    assert settings_for(corsMaxAgeSeconds="0").delivery.cors_max_age_seconds == 0
+
+
+def test_a_missing_zone_name_is_required():
+    with pytest.raises(SettingsError) as caught:
+        settings_for(zoneName=None)
+    assert [(p.key, p.message) for p in caught.value.problems] == [
+        ("zoneName", "is required"),
+        ("deliveryHostnames", "'media.example.eu' is not inside zone ''"),
+        ("deliveryHostnames", "'live.example.eu' is not inside zone ''"),
+    ]
+
+
+def test_a_missing_region_is_not_compared_with_arns():
+    kms = "arn:aws:kms:eu-central-1:222222222222:key/abc"
+    topic = "arn:aws:sns:eu-central-1:222222222222:oncall"
+    overrides = {"awsRegion": None, "mezzanineKmsKeyArn": kms, "coordinatorAlarmTopicArn": topic}
+    assert sole_problem("eu-prod", overrides)[:2] == ("awsRegion", "is required")
+
+
+def test_the_program_reads_its_own_namespace_by_default():
+    pulumi.runtime.set_all_config(dict(load_stack_config("eu-prod").values), [])
+    assert load_settings(stack="eu-prod").delivery.bucket_name == "video-eu-prod-delivery"
