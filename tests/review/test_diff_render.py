@@ -564,3 +564,13 @@ def test_a_crossing_warning_is_quoted_up_to_400_characters():
     warning = "Sippy: data crosses a border " + "x" * 372  # 401 characters
     (flag,) = compare(plan([]), plan([], warnings=(warning,))).flags
     assert flag.message == f"Sippy migration across a border: `{warning[:399]}…`"
+
+
+@pytest.mark.parametrize(("before", "after"), [({"a": None}, {}), ({}, {"a": None})])
+def test_a_null_property_appearing_or_going_is_a_change(before, after):
+    old = r("cloudflare:index/x:X", "x", before)
+    new = r("cloudflare:index/x:X", "x", after)
+    (_old, _new, changes) = compare(plan([old]), plan([new])).changed[0]
+    assert [c.path for c in changes] == ["a"]
+    text = render_markdown(compare(plan([old]), plan([new])))
+    assert ("| `a` | `null` | — |" if before else "| `a` | — | `null` |") in text
