@@ -39,7 +39,7 @@ EU_MEMBER_STATE_REGIONS = {
     "eu-south-1",  # Milan, Italy
     "eu-south-2",  # Aragón, Spain
     "eu-north-1",  # Stockholm, Sweden
-    "eusc-de-east-1",  # AWS European Sovereign Cloud, Brandenburg, Germany
+    "eusc-de-east-1",  # AWS European Sovereign Cloud (Germany): botocore endpoints.json
 }
 NOT_EU_BUT_EU_PREFIXED = {
     "eu-west-2",  # London, United Kingdom: left the EU
