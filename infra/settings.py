@@ -345,7 +345,10 @@ def _sippy(
     """The optional ``sippy`` mapping: where the delivery bucket fills itself from."""
     if r.text("sippy") is None:
         return None
+    reported = len(r.problems)
     raw = r.structured("sippy", dict)
+    if len(r.problems) > reported:
+        return None  # not a mapping: no field of it can be judged
     unknown = sorted(set(raw) - _SIPPY_FIELDS)
     if unknown:
         r.problem(
@@ -498,7 +501,9 @@ def load_settings(config: pulumi.Config | None = None, stack: str | None = None)
             zone_id=zone_id,
             hostnames=hostnames,
             jurisdiction=jurisdiction or Jurisdiction.DEFAULT,
-            plan=plan or CloudflarePlan.FREE,
+            # An unknown plan is reported above; judged by the permissive plan then (as a
+            # missing jurisdiction is), so it does not also raise what the free plan forbids.
+            plan=plan or CloudflarePlan.ENTERPRISE,
             manifest_ttl_seconds=r.integer("manifestTtlSeconds", None),
             segment_ttl_seconds=r.integer("segmentTtlSeconds", ONE_YEAR) or 0,
             tiered_cache=r.flag("tieredCache", default=True),
@@ -556,8 +561,13 @@ def load_settings(config: pulumi.Config | None = None, stack: str | None = None)
     # Last, once every key has been read: the keys nobody read are mistakes (a typo, a
     # provider key the explicit providers ignore).
     r.problems += unknown_key_problems(config.name, all_config_keys(), r.read)
-    # One problem per (key, message): a value read twice must not be reported twice.
-    problems = list(dict.fromkeys(r.problems))
+    # One problem per (key, message): a value read twice must not be reported twice. A required
+    # key that is missing is reported as missing only, not also by the checks its empty value
+    # fails.
+    missing = {p.key for p in r.problems if p.message == "is required"}
+    problems = [
+        p for p in dict.fromkeys(r.problems) if p.key not in missing or p.message == "is required"
+    ]
     if (
         problems
         or environment is None

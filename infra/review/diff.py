@@ -212,8 +212,9 @@ def _leaves(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
 
 
 def _changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[Change]:
-    old = dict(_leaves(before))
-    new = dict(_leaves(after))
+    # An empty mapping flattens to one leaf with an empty path: no property, nothing to show.
+    old = {path: value for path, value in _leaves(before) if path}
+    new = {path: value for path, value in _leaves(after) if path}
     return [
         Change(path, old.get(path, _MISSING), new.get(path, _MISSING))
         for path in sorted(set(old) | set(new))

@@ -80,14 +80,98 @@ def test_keys_read_by_other_readers_are_accepted(tmp_path, capsys):
     )
 
 
-def test_the_program_itself_refuses_an_unknown_key():
-    # What `pulumi up` runs: load_settings over the engine's config, not the CLI's file reader.
+# What `pulumi up` runs: load_settings over the engine's config, not the CLI's file reader. One
+# unknown key per case, added to a valid stack; the refusal names it, the likely key and the fix.
+UNKNOWN_KEYS = [
+    (
+        "r2-video:minTLS",
+        "minTLS",
+        "is not a setting of this program, so it would be ignored; did you mean r2-video:minTls?",
+        "pulumi config rm --stack eu-prod r2-video:minTLS and set r2-video:minTls instead",
+    ),
+    (
+        "r2-video:deliveryHostname",
+        "deliveryHostname",
+        "is not a setting of this program, so it would be ignored; did you mean"
+        " r2-video:deliveryHostnames?",
+        "pulumi config rm --stack eu-prod r2-video:deliveryHostname and set"
+        " r2-video:deliveryHostnames instead",
+    ),
+    (
+        "r2-video:qqqq",
+        "qqqq",
+        "is not a setting of this program, so it would be ignored",
+        "pulumi config rm --stack eu-prod r2-video:qqqq",
+    ),
+    (
+        "aws:region",
+        "aws:region",
+        "configures only the default provider, which this program disables: the explicit aws"
+        " provider ignores it; did you mean r2-video:awsRegion?",
+        "pulumi config rm --stack eu-prod aws:region and set r2-video:awsRegion instead",
+    ),
+    (
+        "aws:allowedAccountIds",
+        "aws:allowedAccountIds",
+        "configures only the default provider, which this program disables: the explicit aws"
+        " provider ignores it; did you mean r2-video:awsAccountId?",
+        "pulumi config rm --stack eu-prod aws:allowedAccountIds and set r2-video:awsAccountId"
+        " instead",
+    ),
+    (
+        "cloudflare:accountId",
+        "cloudflare:accountId",
+        "configures only the default provider, which this program disables: the explicit"
+        " cloudflare provider ignores it; did you mean r2-video:cloudflareAccountId?",
+        "pulumi config rm --stack eu-prod cloudflare:accountId and set"
+        " r2-video:cloudflareAccountId instead",
+    ),
+    (
+        "cloudflare:apiUserServiceKey",
+        "cloudflare:apiUserServiceKey",
+        "configures only the default provider, which this program disables: the explicit"
+        " cloudflare provider ignores it",
+        "pulumi config rm --stack eu-prod cloudflare:apiUserServiceKey",
+    ),
+]
+
+
+@pytest.mark.parametrize(("full", "key", "message", "fix"), UNKNOWN_KEYS)
+def test_the_program_itself_refuses_an_unknown_key(full, key, message, fix):
     values = dict(load_stack_config("eu-prod").values)
-    values["r2-video:minTLS"] = "1.3"
-    values["aws:region"] = "eu-west-1"
+    values[full] = "x"
     pulumi.runtime.set_all_config(values, [])
     with pytest.raises(SettingsError) as caught:
         load_settings(pulumi.Config("r2-video"), stack="eu-prod")
-    keys = {p.key for p in caught.value.problems}
-    assert {"minTLS", "aws:region"} <= keys
-    assert "did you mean r2-video:minTls?" in str(caught.value)
+    assert [(p.key, p.message) for p in caught.value.problems] == [(key, message)]
+    assert str(caught.value).splitlines()[-1] == f"      fix: {fix}"
+    qualified = full if full.startswith("r2-video:") or ":" in key else f"r2-video:{key}"
+    assert f"  - {qualified}: {message}" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "full",
+    ["cloudflare:apiToken", "r2-video:workload", "gcp:project", "other-project:minTls"],
+)
+def test_keys_read_elsewhere_or_of_other_namespaces_are_accepted(full):
+    # cloudflare:apiToken: infra/__main__.py; r2-video:workload: the cost model; the engine
+    # hands a program other namespaces' keys too, which configure nothing of ours.
+    values = dict(load_stack_config("eu-prod").values)
+    values[full] = "x"
+    pulumi.runtime.set_all_config(values, [])
+    assert load_settings(pulumi.Config("r2-video"), stack="eu-prod").stack == "eu-prod"
+
+
+def test_a_key_differing_only_in_case_suggests_the_real_one():
+    values = dict(load_stack_config("eu-prod").values)
+    values["r2-video:mintls"] = "1.3"
+    pulumi.runtime.set_all_config(values, [])
+    with pytest.raises(SettingsError) as caught:
+        load_settings(pulumi.Config("r2-video"), stack="eu-prod")
+    assert [(p.key, p.message) for p in caught.value.problems] == [
+        (
+            "mintls",
+            "is not a setting of this program, so it would be ignored; did you mean"
+            " r2-video:minTls?",
+        )
+    ]

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from infra.review.plan import load_stack_config, plan_stack, render_json
+from infra.review.plan import load_stack_config
 from infra.review.policy.view import StackView, view_from_plan
 
+ROOT = Path(__file__).resolve().parents[2]
 # Every Pulumi.<stack>.yaml in the project root is an example stack.
 EXAMPLE_STACKS = tuple(
     sorted(
@@ -25,9 +26,16 @@ PlanDoc = dict[str, Any]
 
 @pytest.fixture(scope="session")
 def plans() -> dict[str, tuple[PlanDoc, dict[str, str]]]:
-    """stack -> (plan JSON document, stack config), for every example stack."""
+    """stack -> (plan JSON document, stack config), for every example stack.
+
+    The committed ``plans/<stack>.json``: tests/review/test_snapshots.py proves each is byte for
+    byte what the program plans now. Reading them keeps the Pulumi engine (gRPC threads) out of
+    these tests, so mutation testing can fork per mutant (``.ci/mutate``)."""
     return {
-        stack: (json.loads(render_json(plan_stack(stack))), load_stack_config(stack).values)
+        stack: (
+            json.loads((ROOT / "plans" / f"{stack}.json").read_text(encoding="utf-8")),
+            load_stack_config(stack).values,
+        )
         for stack in EXAMPLE_STACKS
     }
 

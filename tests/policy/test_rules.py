@@ -399,3 +399,103 @@ def test_without_config_the_bucket_gives_the_jurisdiction_and_prod_rules_apply()
     disagreeing = resolve_context({}, (_bucket("eu"), _bucket("default")))
     assert disagreeing.jurisdiction is Jurisdiction.DEFAULT
     assert "unknown" in disagreeing.source
+
+
+# --- sharper cases (issue 17): each rule's edges, one fault per case ---------------------------
+
+
+def _edit_tls_statement(**changes):
+    """Edit the TLS-only statement of eu-prod's bucket policy (None removes a field)."""
+
+    def edit(plan, config):
+        policy = resource(plan, "BucketPolicy")
+        document = json.loads(policy["inputs"]["policy"])
+        statement = document["Statement"][0]
+        for key, value in changes.items():
+            if value is None:
+                statement.pop(key, None)
+            else:
+                statement[key] = value
+        policy["inputs"]["policy"] = json.dumps(document)
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"Action": "s3:GetObject"},  # denies one action only: plain-HTTP PUTs still pass
+        {"Action": ["s3:PutObject", "s3:GetObject"]},
+        {"Action": None},
+        {"Effect": "Allow"},
+        {"Condition": None},
+        {"Condition": {"Bool": {"aws:SecureTransport": "true"}}},
+        {"Condition": {"StringEquals": {"aws:SecureTransport": "false"}}},
+    ],
+)
+def test_a_tls_only_statement_that_does_not_deny_all_plain_http_fails(view_of, changes):
+    (message,) = failures(view_of("eu-prod", _edit_tls_statement(**changes)), "s3-tls-only")
+    assert message == (
+        "mezzanine-bucket (Bucket): no bucket policy denying requests without TLS"
+        " (Deny s3:* when aws:SecureTransport is false)"
+    )
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"Action": "*"},
+        {"Action": ["s3:GetObject", "s3:*"]},
+        # IAM condition values are strings, but a JSON boolean is accepted by AWS too.
+        {"Condition": {"Bool": {"aws:SecureTransport": False}}},
+        {"Condition": {"Bool": {"aws:SecureTransport": "False"}}},
+    ],
+)
+def test_a_tls_only_statement_denying_every_action_passes(view_of, changes):
+    assert failures(view_of("eu-prod", _edit_tls_statement(**changes)), "s3-tls-only") == []
+
+
+def test_a_tls_only_policy_given_as_a_mapping_passes(view_of):
+    def edit(plan, config):
+        policy = resource(plan, "BucketPolicy")
+        policy["inputs"]["policy"] = json.loads(policy["inputs"]["policy"])
+
+    assert failures(view_of("eu-prod", edit), "s3-tls-only") == []
+
+
+def test_an_unknown_bucket_policy_is_not_judged(view_of):
+    def edit(plan, config):
+        resource(plan, "BucketPolicy")["inputs"]["policy"] = "[unknown]"
+
+    assert failures(view_of("eu-prod", edit), "s3-tls-only") == []
+
+
+PUBLIC_ACCESS_FLAGS = (
+    "blockPublicAcls",
+    "blockPublicPolicy",
+    "ignorePublicAcls",
+    "restrictPublicBuckets",
+)
+
+
+@pytest.mark.parametrize("flag", PUBLIC_ACCESS_FLAGS)
+@pytest.mark.parametrize("value", [None, False, "true", "[unknown]"])
+def test_a_public_access_flag_that_is_not_true_fails(view_of, flag, value):
+    # Missing means the provider's default, false (pulumi_aws s3.BucketPublicAccessBlock).
+    def edit(plan, config):
+        inputs = resource(plan, "BucketPublicAccessBlock")["inputs"]
+        if value is None:
+            del inputs[flag]
+        else:
+            inputs[flag] = value
+
+    (message,) = failures(view_of("eu-prod", edit), "s3-public-access-block")
+    assert message == f"mezzanine-public-access-block (BucketPublicAccessBlock): not true: {flag}"
+
+
+def test_a_public_access_block_for_another_bucket_does_not_count(view_of):
+    def edit(plan, config):
+        resource(plan, "BucketPublicAccessBlock")["inputs"]["bucket"] = "some-other-bucket"
+
+    (message,) = failures(view_of("eu-prod", edit), "s3-public-access-block")
+    assert message == "mezzanine-bucket (Bucket): no BucketPublicAccessBlock"
