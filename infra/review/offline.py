@@ -28,7 +28,7 @@ from google.protobuf import json_format
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
+from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 from infra.residency import dns_suffix_of, partition_of
 from infra.settings import PROJECT
@@ -391,6 +391,9 @@ def synthesize(
     project: str = PROJECT,
 ) -> Synthesis:
     """Run ``infra/__main__.py`` under mocks with ``config`` (``"ns:key" -> str``)."""
+    # set_mocks creates the root Stack, whose outputs are futures of this thread's event loop:
+    # make sure there is one (an asyncio.run() earlier in the thread leaves none behind).
+    _ensure_event_loop()
     pulumi_settings.reset_options(project=project, stack=stack)
     pulumi.runtime.set_all_config(dict(config), secret_keys or [])
     mocks = OfflineMocks()

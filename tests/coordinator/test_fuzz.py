@@ -1074,7 +1074,12 @@ def _asgi(
         with contextlib.suppress(Exception):  # the app re-raises after answering a 500
             await app(scope, receive, send)
 
-    asyncio.run(run())
+    # Not asyncio.run: it leaves the thread without an event loop (see test_playback.py).
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(run())
+    finally:
+        loop.close()
     start = next(m for m in sent if m["type"] == "http.response.start")
     content = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
     return start["status"], dict(start["headers"]), content

@@ -281,3 +281,14 @@ def test_given_kms_key_is_used_instead_of_creating_one(plan_with):
 def test_jurisdiction_values_match_the_enum():
     # R2 data-location docs plus the changelog of 2026-08-17 (`us`).
     assert {j.value for j in Jurisdiction} == {"default", "eu", "fedramp", "us"}
+
+
+def test_a_plan_runs_after_asyncio_run_left_the_thread_without_an_event_loop():
+    # asyncio.run() ends with set_event_loop(None); Pulumi's mocks need a loop for the root
+    # Stack's futures. Under pytest-xdist a plan may follow any coordinator test in a worker.
+    import asyncio
+
+    from infra.review.plan import plan_stack
+
+    asyncio.run(asyncio.sleep(0))
+    assert plan_stack("dev").resources
