@@ -126,6 +126,9 @@ LIST_KEYS = {
 OBJECT_LIST_KEYS = {"deliveryLifecycle"}
 
 # Component-arg fields -> the config key a user edits to change them.
+# The message of a required key that is missing: reported alone (load_settings drops what the
+# empty value fails besides).
+_REQUIRED = "is required"
 _DELIVERY_KEYS = {
     "account_id": "cloudflareAccountId",
     "bucket_name": "deliveryBucketName",
@@ -223,7 +226,7 @@ class _Reader:
         value = self.config.get(key)
         if value is None or value == "":
             if required:
-                self.problem(key, "is required")
+                self.problem(key, _REQUIRED)
             return None
         return value
 
@@ -564,9 +567,9 @@ def load_settings(config: pulumi.Config | None = None, stack: str | None = None)
     # One problem per (key, message): a value read twice must not be reported twice. A required
     # key that is missing is reported as missing only, not also by the checks its empty value
     # fails.
-    missing = {p.key for p in r.problems if p.message == "is required"}
+    missing = {p.key for p in r.problems if p.message == _REQUIRED}
     problems = [
-        p for p in dict.fromkeys(r.problems) if p.key not in missing or p.message == "is required"
+        p for p in dict.fromkeys(r.problems) if p.key not in missing or p.message == _REQUIRED
     ]
     if (
         problems
