@@ -18,7 +18,8 @@ from coordinator.endpoints import (
     is_account_id,
     r2_endpoint,
 )
-from infra.validation import Problems, in_zone, is_hostname, is_origin, is_r2_bucket_name
+
+from .validation import Problems, in_zone, is_hostname, is_origin, is_r2_bucket_name
 
 __all__ = ["DeliveryBucket", "DeliveryBucketArgs", "PrefixLifecycle"]
 

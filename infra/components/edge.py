@@ -47,7 +47,8 @@ from coordinator.delivery_rules import (
 )
 from coordinator.endpoints import Jurisdiction, is_account_id, region_key
 from coordinator.playback import MAC_FLAGS, MAX_RULE_TTL, MIN_KEY_BYTES, SEPARATOR
-from infra.validation import Problems, is_hostname
+
+from .validation import Problems, is_hostname
 
 __all__ = [
     "CACHE_PHASE",

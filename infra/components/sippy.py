@@ -20,14 +20,15 @@ import pulumi_aws as aws
 import pulumi_cloudflare as cloudflare
 
 from coordinator.endpoints import Jurisdiction, is_account_id
-from infra.components.r2_credentials import (
+
+from .r2_credentials import (
     BUCKET_ITEM_READ,
     BUCKET_ITEM_WRITE,
     R2Credentials,
     R2CredentialsArgs,
 )
-from infra.residency import allowed_region, is_region_name, partition_of
-from infra.validation import Problems, is_s3_bucket_name
+from .residency import allowed_region, is_region_name, partition_of
+from .validation import Problems, is_s3_bucket_name
 
 __all__ = ["SippyMigration", "SippyMigrationArgs", "source_read_policy"]
 
