@@ -44,7 +44,7 @@ from .package import LambdaPackage, coordinator_package
 from .r2_credentials import R2Credentials, R2CredentialsArgs
 from .residency import allowed_region, is_region_name, region_rule
 from .sippy import SippyMigration, SippyMigrationArgs
-from .validation import ArgsError, Problems, check_types
+from .validation import ArgsError, Problems, check_types, is_known
 
 __all__ = [
     "TYPE_TOKEN",
@@ -143,7 +143,9 @@ class SovereignVideoRegionArgs:
         ):
             if account is not None and account != self.cloudflare_account_id:
                 problems.add(name, "must be the region's cloudflare_account_id")
-        if self.edge.zone_id != self.delivery.zone_id:
+        if self.edge.zone_id is not self.delivery.zone_id and (
+            not is_known(self.edge.zone_id) or self.edge.zone_id != self.delivery.zone_id
+        ):
             problems.add("edge.zone_id", "must be the delivery bucket's zone_id")
         if tuple(self.edge.hostnames) != tuple(self.delivery.hostnames):
             problems.add("edge.hostnames", "must be the delivery bucket's hostnames, in order")

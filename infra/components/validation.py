@@ -13,17 +13,24 @@ import inspect
 import re
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+import pulumi
+
 __all__ = [
     "ArgsError",
     "Problems",
+    "check_later",
+    "check_now",
     "check_types",
+    "cloudflare_id_problem",
     "expected_type",
     "in_zone",
     "is_hostname",
+    "is_known",
     "is_origin",
     "is_r2_bucket_name",
     "is_s3_bucket_name",
@@ -66,6 +73,49 @@ class Problems:
     def raise_if_any(self) -> None:
         if self.found:
             raise ArgsError(self.owner, self.found)
+
+
+def is_known(value: Any) -> bool:
+    """True for a plain value; False for an Output or awaitable (known only when it resolves)."""
+    return not isinstance(value, pulumi.Output) and not inspect.isawaitable(value)
+
+
+def check_now(
+    problems: Problems, name: str, value: Any, problem: Callable[[Any], str | None]
+) -> None:
+    """Check a plain ``value`` with ``problem`` (the message, or None when it is right) now;
+    an Output is left to ``check_later``, with the same rule and so the same text."""
+    if is_known(value):
+        message = problem(value)
+        if message is not None:
+            problems.add(name, message)
+
+
+def check_later(
+    owner: str, name: str, value: Any, problem: Callable[[Any], str | None]
+) -> pulumi.Input[Any]:
+    """What a component passes to the resource that needs ``value``: the plain value (checked by
+    ``check_now`` already), or an Output that raises ArgsError with ``problem``'s text when the
+    value resolves, so that resource is never registered with a wrong one."""
+    if is_known(value):
+        return value
+
+    def check(resolved: Any) -> Any:
+        message = problem(resolved)
+        if message is not None:
+            raise ArgsError(owner, [(name, message)])
+        return resolved
+
+    return pulumi.Output.from_input(value).apply(check)
+
+
+def cloudflare_id_problem(value: Any) -> str | None:
+    """The rule for a Cloudflare account, zone or ruleset id (known now or resolved later)."""
+    from coordinator.endpoints import is_account_id
+
+    if isinstance(value, str) and is_account_id(value):
+        return None
+    return "must be 32 lowercase hex characters"
 
 
 def is_hostname(value: str) -> bool:
@@ -173,8 +223,6 @@ def check_types(args: Any, problems: Problems) -> bool:
     type (a nested args object is checked as a whole: it checks its own fields); True when every
     field has its type. A frozen dataclass does not check types itself, and a wrong one would
     otherwise surface as an AttributeError deep inside a component."""
-    import pulumi  # only the components call this; the config layer's other checks need no SDK
-
     # pulumi.Input[T] names "Output[T]" as a forward reference, resolved in pulumi's module.
     hints = typing.get_type_hints(type(args), localns={"Output": pulumi.Output, "T": Any})
     ok = True
