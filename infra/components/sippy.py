@@ -121,6 +121,11 @@ def source_read_policy(partition: str, bucket: str) -> str:
 class SippyMigration(pulumi.ComponentResource):
     """Sippy on the delivery bucket, with a read-only IAM user on the source S3 bucket."""
 
+    reader_user_name: pulumi.Output[str]
+    """The IAM user Sippy reads the source bucket as (its key is a secret of the Sippy config)."""
+    bucket_name: pulumi.Output[str]
+    """The delivery bucket Sippy fills."""
+
     def __init__(
         self,
         name: str,
@@ -182,4 +187,8 @@ class SippyMigration(pulumi.ComponentResource):
             # The reader must be allowed to read before Sippy is pointed at the bucket.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.reader_policy]),
         )
-        self.register_outputs({})
+        self.reader_user_name = self.reader.name
+        self.bucket_name = self.sippy.bucket_name
+        self.register_outputs(
+            {"reader_user_name": self.reader_user_name, "bucket_name": self.bucket_name}
+        )
