@@ -19,8 +19,6 @@ References: https://www.pulumi.com/docs/iac/concepts/components/ ,
 https://www.pulumi.com/docs/iac/concepts/options/aliases/
 """
 
-from __future__ import annotations
-
 import dataclasses
 import weakref
 from collections.abc import Mapping
@@ -377,21 +375,36 @@ class SovereignVideoRegion(pulumi.ComponentResource):
     mezzanine, and the presigning coordinator, pinned to one jurisdiction."""
 
     jurisdiction: pulumi.Output[str]
+    """The R2 jurisdiction every R2 resource of the region carries."""
     r2_account_id: pulumi.Output[str]
+    """The Cloudflare account of the delivery bucket."""
     r2_endpoint: pulumi.Output[str]
+    """The R2 S3 endpoint of the bucket's jurisdiction."""
     delivery_bucket: pulumi.Output[str]
+    """The R2 delivery bucket's name."""
     delivery_base_urls: pulumi.Output[list[str]]
+    """``https://<hostname>/`` of each delivery hostname."""
     aws_region: pulumi.Output[str]
+    """The AWS region of the mezzanine and the coordinator."""
     mezzanine_bucket: pulumi.Output[str]
+    """The S3 mezzanine bucket's name."""
     mezzanine_bucket_arn: pulumi.Output[str]
+    """The S3 mezzanine bucket's ARN."""
     mezzanine_kms_key_arn: pulumi.Output[str | None]
+    """The mezzanine's KMS key (none with SSE-S3)."""
     coordinator_url: pulumi.Output[str]
+    """The coordinator's HTTPS endpoint (function URL or HTTP API)."""
     coordinator_alarm_topic_arn: pulumi.Output[str]
+    """The SNS topic the coordinator's alarms notify: subscribe the on-call to it."""
     coordinator_admin_key: pulumi.Output[str]
+    """The coordinator's admin key (secret): the control plane creates jobs with it."""
     playback_hmac_key: pulumi.Output[str] | None
+    """The signing key of playback URLs (secret), with signed delivery on."""
     playback_token_ttl: pulumi.Output[int] | None
+    """The longest a playback URL lives, in seconds, with signed delivery on."""
     signed_delivery_rule: pulumi.Output[str] | None
-    parts: RegionParts
+    """The signed-delivery WAF rules with each key redacted, for review."""
+    _parts: RegionParts
 
     def __init__(
         self,
@@ -406,11 +419,16 @@ class SovereignVideoRegion(pulumi.ComponentResource):
             )
         _claim(name)
         super().__init__(TYPE_TOKEN, name, None, opts)
-        self.parts = compose_region(args, prefix=name, parent=self)
-        outputs = region_outputs(args, self.parts)
+        self._parts = compose_region(args, prefix=name, parent=self)
+        outputs = region_outputs(args, self._parts)
         self.playback_hmac_key = None
         self.playback_token_ttl = None
         self.signed_delivery_rule = None
         for key, value in outputs.items():
             setattr(self, key, pulumi.Output.from_input(value))
         self.register_outputs(outputs)
+
+    @property
+    def parts(self) -> RegionParts:
+        """The region's components and providers, for a program that wires more to them."""
+        return self._parts
