@@ -26,6 +26,7 @@ from infra.components import (
     DeliveryBucketArgs,
     EdgeDeliveryArgs,
     MezzanineBucketArgs,
+    SippyMigrationArgs,
     SovereignVideoRegion,
     SovereignVideoRegionArgs,
 )
@@ -263,3 +264,21 @@ def test_two_regions_with_their_own_names_plan() -> None:
     names = created(recorder)
     assert "eu-delivery" in names and "eu-2-delivery" in names
     assert len(names) == len(set(names))
+
+
+def test_a_region_with_sippy_registers_the_migrations_outputs() -> None:
+    """SippyMigration registered ``{}`` before 0.2.0; now its reader and bucket."""
+    sippy = SippyMigrationArgs(
+        account_id=ACCOUNT,
+        jurisdiction=Jurisdiction.EU,
+        bucket_name="acme-eu-delivery",
+        source_bucket="acme-legacy-renditions",
+        source_region="eu-west-1",
+        stack_region="eu-central-1",
+        user_name="acme-eu-sippy",
+    )
+    recorder = run(lambda: SovereignVideoRegion("eu", eu_args(sippy=sippy)))
+    (urn,) = [u for u in recorder.outputs if u.endswith("SippyMigration::eu-migration")]
+    outputs = recorder.outputs[urn]
+    assert outputs.get("reader_user_name") == "acme-eu-sippy", outputs
+    assert outputs.get("bucket_name") == "acme-eu-delivery", outputs
