@@ -29,7 +29,7 @@ from typing import Literal
 import pulumi
 import pulumi_aws as aws
 
-from infra.validation import Problems
+from .validation import Problems
 
 __all__ = [
     "DURATION_SHARE",

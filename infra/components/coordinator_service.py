@@ -36,10 +36,11 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from coordinator.endpoints import Jurisdiction, is_account_id
-from infra.components.alarms import is_sns_topic_arn
-from infra.components.package import LambdaPackage
-from infra.residency import is_region_name, partition_of, service_principal
-from infra.validation import Problems, is_s3_bucket_name
+
+from .alarms import is_sns_topic_arn
+from .package import LambdaPackage
+from .residency import is_region_name, partition_of, service_principal
+from .validation import Problems, is_s3_bucket_name
 
 __all__ = [
     "FUNCTION_URL_UNSUPPORTED_REGIONS",

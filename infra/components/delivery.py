@@ -18,7 +18,17 @@ from coordinator.endpoints import (
     is_account_id,
     r2_endpoint,
 )
-from infra.validation import Problems, in_zone, is_hostname, is_origin, is_r2_bucket_name
+
+from .validation import (
+    Problems,
+    check_later,
+    check_now,
+    cloudflare_id_problem,
+    in_zone,
+    is_hostname,
+    is_origin,
+    is_r2_bucket_name,
+)
 
 __all__ = ["DeliveryBucket", "DeliveryBucketArgs", "PrefixLifecycle"]
 
@@ -62,8 +72,9 @@ class DeliveryBucketArgs:
     name keeps its first location: the preflight fails when the two differ."""
     storage_class: Literal["Standard", "InfrequentAccess"] = "Standard"
     """Default storage class of new objects."""
-    zone_id: str
-    """Cloudflare zone of the delivery hostnames; must be in the same account."""
+    zone_id: pulumi.Input[str]
+    """Cloudflare zone of the delivery hostnames; must be in the same account. May be another
+    resource's output (the program's own ``cloudflare.Zone``): checked when it resolves."""
     zone_name: str
     """DNS name of that zone, used to check that every hostname belongs to it."""
     hostnames: tuple[str, ...] = ()
@@ -90,9 +101,7 @@ class DeliveryBucketArgs:
         problems.check(
             is_account_id(self.account_id), "account_id", "must be 32 lowercase hex characters"
         )
-        problems.check(
-            is_account_id(self.zone_id), "zone_id", "must be 32 lowercase hex characters"
-        )
+        check_now(problems, "zone_id", self.zone_id, cloudflare_id_problem)
         problems.check(
             is_r2_bucket_name(self.bucket_name),
             "bucket_name",
@@ -198,6 +207,7 @@ class DeliveryBucket(pulumi.ComponentResource):
     ) -> None:
         super().__init__("r2-video:storage:DeliveryBucket", name, None, opts)
         jurisdiction = args.jurisdiction.value
+        zone_id = check_later("DeliveryBucketArgs", "zone_id", args.zone_id, cloudflare_id_problem)
 
         self.bucket = cloudflare.R2Bucket(
             f"{name}-bucket",
@@ -275,7 +285,7 @@ class DeliveryBucket(pulumi.ComponentResource):
                 bucket_name=self.bucket.name,
                 jurisdiction=jurisdiction,
                 domain=host,
-                zone_id=args.zone_id,
+                zone_id=zone_id,
                 enabled=True,
                 min_tls=args.min_tls,
                 # A hostname serves one bucket at a time: detach before re-attaching.

@@ -47,7 +47,15 @@ from coordinator.delivery_rules import (
 )
 from coordinator.endpoints import Jurisdiction, is_account_id, region_key
 from coordinator.playback import MAC_FLAGS, MAX_RULE_TTL, MIN_KEY_BYTES, SEPARATOR
-from infra.validation import Problems, is_hostname
+
+from .validation import (
+    Problems,
+    check_later,
+    check_now,
+    cloudflare_id_problem,
+    is_hostname,
+    is_known,
+)
 
 __all__ = [
     "CACHE_PHASE",
@@ -98,7 +106,7 @@ class CloudflarePlan(StrEnum):
 class EdgeDeliveryArgs:
     """Everything an EdgeDelivery needs; validated on construction."""
 
-    zone_id: str
+    zone_id: pulumi.Input[str]
     """The delivery zone (32 hex characters)."""
     hostnames: tuple[str, ...]
     """The delivery hostnames; every rule is scoped to exactly these."""
@@ -129,9 +137,7 @@ class EdgeDeliveryArgs:
 
     def __post_init__(self) -> None:
         problems = Problems("EdgeDeliveryArgs")
-        problems.check(
-            is_account_id(self.zone_id), "zone_id", "must be 32 lowercase hex characters"
-        )
+        check_now(problems, "zone_id", self.zone_id, cloudflare_id_problem)
         for host in self.hostnames:
             problems.check(
                 is_hostname(host), "hostnames", f"{host!r} is not a valid lowercase hostname"
@@ -195,6 +201,12 @@ class EdgeDeliveryArgs:
                 field,
                 "the stack makes no ruleset in that phase (no delivery hostnames, or signed"
                 " delivery off): remove the setting",
+            )
+            problems.check(
+                is_known(self.zone_id),
+                field,
+                "taking a ruleset over needs a zone_id known when the program starts (its import"
+                " id is a plain string): pass the zone id, not another resource's output",
             )
         generations = self.playback_key_generations
         problems.check(
@@ -297,22 +309,23 @@ class EdgeDelivery(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         hosts = args.hostnames
         records = dns_records or {}
+        zone_id = check_later("EdgeDeliveryArgs", "zone_id", args.zone_id, cloudflare_id_problem)
 
         if args.tiered_cache:
             # Tiered Cache on, with the smart topology (one upper tier chosen by latency to the
             # origin). Zone-wide settings, available on every plan.
             cloudflare.ArgoTieredCaching(
-                f"{name}-tiered-caching", zone_id=args.zone_id, value="on", opts=child
+                f"{name}-tiered-caching", zone_id=zone_id, value="on", opts=child
             )
             cloudflare.TieredCache(
-                f"{name}-smart-tiered-cache", zone_id=args.zone_id, value="on", opts=child
+                f"{name}-smart-tiered-cache", zone_id=zone_id, value="on", opts=child
             )
 
         self.cache_rules = None
         if hosts:
             self.cache_rules = cloudflare.Ruleset(
                 f"{name}-cache-rules",
-                zone_id=args.zone_id,
+                zone_id=zone_id,
                 kind="zone",
                 phase=CACHE_PHASE,
                 name="r2-video delivery cache",
@@ -329,7 +342,7 @@ class EdgeDelivery(pulumi.ComponentResource):
             self.regional_hostnames = [
                 cloudflare.RegionalHostname(
                     f"{name}-regional-{host}",
-                    zone_id=args.zone_id,
+                    zone_id=zone_id,
                     hostname=host,
                     region_key=key,
                     # The R2 custom domain creates the hostname's DNS record.
@@ -405,7 +418,7 @@ class EdgeDelivery(pulumi.ComponentResource):
         )
         self.signed_delivery_rules = cloudflare.Ruleset(
             f"{name}-signed-delivery",
-            zone_id=args.zone_id,
+            zone_id=check_later("EdgeDeliveryArgs", "zone_id", args.zone_id, cloudflare_id_problem),
             kind="zone",
             phase=FIREWALL_PHASE,
             name="r2-video signed delivery",
@@ -438,7 +451,7 @@ def _key_name(component: str, generation: int) -> str:
 
 
 def _entry_point_options(
-    parent: pulumi.Resource, zone_id: str, phase: str, adopt_id: str | None
+    parent: pulumi.Resource, zone_id: pulumi.Input[str], phase: str, adopt_id: str | None
 ) -> pulumi.ResourceOptions:
     """Options of a zone entry-point ruleset: created, or taken over when ``adopt_id`` is set.
 
@@ -457,6 +470,7 @@ def _entry_point_options(
         " every rule of that phase on the whole zone; `pulumi up` replaces them with the"
         " stack's rules and `pulumi destroy` deletes them (copy any rule to keep first)"
     )
+    # EdgeDeliveryArgs refuses an adopt id with a zone_id that is not known yet.
     return pulumi.ResourceOptions(parent=parent, import_=f"zones/{zone_id}/{adopt_id}")
 
 

@@ -16,7 +16,7 @@ from typing import Literal
 import pulumi
 import pulumi_aws as aws
 
-from infra.validation import Problems, is_s3_bucket_name
+from .validation import Problems, is_s3_bucket_name
 
 __all__ = ["MezzanineBucket", "MezzanineBucketArgs", "tls_only_policy"]
 

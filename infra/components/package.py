@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -55,8 +56,6 @@ from packaging.markers import Marker, default_environment
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from infra.stack_config import PROJECT_ROOT
-
 __all__ = [
     "BOTOCORE_SERVICES",
     "DEFAULT_OUTPUT",
@@ -69,7 +68,7 @@ __all__ = [
     "package_entries",
 ]
 
-DEFAULT_OUTPUT = PROJECT_ROOT / "build" / "coordinator.zip"
+
 # Bump when the archive layout changes, so cached zips of the old layout are rebuilt.
 FORMAT_VERSION = "2"
 
@@ -92,6 +91,29 @@ _FILE_MODE = 0o100644  # regular file, rw-r--r--
 
 class PackageError(RuntimeError):
     """The package cannot be built as promised (missing distribution, native code...)."""
+
+
+def _source_root() -> Path:
+    """The folder that holds the ``coordinator`` package: the checkout, or the site-packages
+    the ``r2-video`` wheel was installed into. Found from the import system, not from this
+    file's place, so the zip builds from wherever the package is installed."""
+    spec = importlib.util.find_spec("coordinator")
+    if spec is None or spec.origin is None:
+        raise PackageError("the coordinator package is not importable: install r2-video")
+    return Path(spec.origin).resolve().parent.parent
+
+
+def _default_output(root: Path) -> Path:
+    # A checkout builds into its own build/ (gitignored); an installed package never writes
+    # into site-packages, but into build/ of the program that uses it (Pulumi runs a program
+    # from its project folder).
+    if (root / "pyproject.toml").is_file() and (root / "coordinator").is_dir():
+        return root / "build" / "coordinator.zip"
+    return Path.cwd() / "build" / "coordinator.zip"
+
+
+SOURCE_ROOT = _source_root()
+DEFAULT_OUTPUT = _default_output(SOURCE_ROOT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +205,7 @@ def _distribution_files(dist: metadata.Distribution) -> Iterator[tuple[str, Path
             yield name, Path(str(dist.locate_file(record)))
 
 
-def package_entries(root: Path = PROJECT_ROOT) -> tuple[list[tuple[str, Path]], list[str]]:
+def package_entries(root: Path = SOURCE_ROOT) -> tuple[list[tuple[str, Path]], list[str]]:
     """Every (archive name, source file) of the package, sorted, and the distributions bundled.
 
     Raises PackageError on native code, a missing file, or two sources for one name.
@@ -325,7 +347,7 @@ def _cached(target: Path, digest: str) -> dict[str, object] | None:
 
 
 def build_package(
-    output: Path = DEFAULT_OUTPUT, *, root: Path = PROJECT_ROOT, force: bool = False
+    output: Path = DEFAULT_OUTPUT, *, root: Path = SOURCE_ROOT, force: bool = False
 ) -> LambdaPackage:
     """Build (or reuse) the coordinator's Lambda zip at ``output``."""
     entries, versions = package_entries(root)
@@ -370,8 +392,8 @@ def main(argv: list[str] | None = None) -> int:
     package = build_package(force=force)
     elapsed = time.perf_counter() - start
     shown = (
-        package.path.relative_to(PROJECT_ROOT)
-        if package.path.is_relative_to(PROJECT_ROOT)
+        package.path.relative_to(Path.cwd())
+        if package.path.is_relative_to(Path.cwd())
         else package.path
     )
     print(f"{shown}: {package.size:,} bytes, {package.files:,} files, {elapsed:.2f} s")

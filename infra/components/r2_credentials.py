@@ -35,7 +35,8 @@ import pulumi
 import pulumi_cloudflare as cloudflare
 
 from coordinator.endpoints import Jurisdiction, is_account_id, token_resource
-from infra.validation import Problems, is_r2_bucket_name
+
+from .validation import Problems, is_r2_bucket_name
 
 __all__ = [
     "BUCKET_ITEM_READ",

@@ -20,14 +20,15 @@ import pulumi_aws as aws
 import pulumi_cloudflare as cloudflare
 
 from coordinator.endpoints import Jurisdiction, is_account_id
-from infra.components.r2_credentials import (
+
+from .r2_credentials import (
     BUCKET_ITEM_READ,
     BUCKET_ITEM_WRITE,
     R2Credentials,
     R2CredentialsArgs,
 )
-from infra.residency import allowed_region, is_region_name, partition_of
-from infra.validation import Problems, is_s3_bucket_name
+from .residency import allowed_region, is_region_name, partition_of
+from .validation import Problems, is_s3_bucket_name
 
 __all__ = ["SippyMigration", "SippyMigrationArgs", "source_read_policy"]
 
@@ -120,6 +121,11 @@ def source_read_policy(partition: str, bucket: str) -> str:
 class SippyMigration(pulumi.ComponentResource):
     """Sippy on the delivery bucket, with a read-only IAM user on the source S3 bucket."""
 
+    reader_user_name: pulumi.Output[str]
+    """The IAM user Sippy reads the source bucket as (its key is a secret of the Sippy config)."""
+    bucket_name: pulumi.Output[str]
+    """The delivery bucket Sippy fills."""
+
     def __init__(
         self,
         name: str,
@@ -181,4 +187,8 @@ class SippyMigration(pulumi.ComponentResource):
             # The reader must be allowed to read before Sippy is pointed at the bucket.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.reader_policy]),
         )
-        self.register_outputs({})
+        self.reader_user_name = self.reader.name
+        self.bucket_name = self.sippy.bucket_name
+        self.register_outputs(
+            {"reader_user_name": self.reader_user_name, "bucket_name": self.bucket_name}
+        )
