@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from botocore.exceptions import ClientError  # the boto3 fixture that reads objects back
 
 from coordinator.broker import Broker
 from coordinator.errors import Conflict, NotFound, StoreBadAnswer, StoreIntegrity
