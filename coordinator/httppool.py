@@ -1,20 +1,25 @@
 """A small HTTP/1.1 client for the store calls: keep-alive connections pooled per endpoint,
 every read bounded by the request's deadline, answers bounded in size.
 
-Why not http.client's ``HTTPConnection``: its timeout applies to each socket read, so a peer
-that sends a byte every second holds a call for as long as it likes (a store dripping header
-lines held a status call for 40 s). Here every read waits at most ``min(read_timeout, time
-left before the deadline)``, so a call ends by its deadline however the peer behaves, with no
-thread to watch it. The request is written by hand (one ``sendall``); the answer is parsed by
-http.client's ``HTTPResponse`` (status line, header limits, chunked and Content-Length bodies).
+Why not ``http.client``: its timeout applies to each socket read, so a peer that sends a byte
+every second holds a call for as long as it likes (a store dripping header lines held a status
+call for 40 s); and importing it costs a cold start ssl, email.parser and more (about 10 ms
+here) before any https is needed. Here every read waits at most ``min(read_timeout, time left
+before the deadline)``, so a call ends by its deadline however the peer behaves, with no
+thread to watch it. The request is written in one ``sendall``; the answer is read by the few
+rules of RFC 9112 a client needs: a status line, at most ``MAX_HEADERS`` header lines of at
+most ``MAX_LINE`` bytes, then a body framed by ``Transfer-Encoding: chunked``, by
+``Content-Length``, or by the connection's end (none for HEAD, 1xx, 204 and 304). Anything else
+(two lengths that differ, a folded header line, a transfer coding other than chunked) is a
+``TransportError``: the store's answer cannot be trusted to end where it says.
 
 A pooled connection the server has closed (an idle keep-alive timeout) is found before use
 when it can be (readable while idle means closed), and otherwise by a send or first read that
-fails before any byte of an answer: such a request is sent once more on a new connection,
-which is not an attempt of the caller's (the request never reached a live server).
+fails before any byte of an answer: such a request is sent once more on a new connection, which
+is not an attempt of the caller's (the request never reached a live server).
 
-TLS verifies the certificate and the host name (``ssl.create_default_context``), imported on
-the first https connection only.
+TLS verifies the certificate and the host name (``ssl.create_default_context``); ``ssl`` and
+``socket`` are imported on the first connection, not with this module (cold start).
 
 References: https://www.rfc-editor.org/rfc/rfc9112 (message framing, persistent connections),
 urllib3's ``is_connection_dropped`` (the readable-while-idle check).
@@ -22,26 +27,41 @@ urllib3's ``is_connection_dropped`` (the readable-while-idle check).
 
 from __future__ import annotations
 
-import http.client
-import io
-import select
-import socket
+import re
 import threading
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import socket
     import ssl
 
-__all__ = ["MAX_IDLE", "AnswerTooLarge", "BudgetExceeded", "Pool", "Response", "TransportError"]
+__all__ = [
+    "MAX_HEADERS",
+    "MAX_IDLE",
+    "MAX_LINE",
+    "AnswerTooLarge",
+    "BudgetExceeded",
+    "Pool",
+    "Response",
+    "TransportError",
+]
 
 MAX_IDLE = 32  # idle connections kept per endpoint (more than the coordinator's threads)
-_FORBIDDEN_IN_HEADERS = frozenset("\r\n\0")
+MAX_HEADERS = 100  # header lines in an answer (http.client's limit)
+MAX_LINE = 65536  # bytes in a status, header or chunk-size line (http.client's limit)
+_CHUNK = 65536
+_FORBIDDEN_IN_HEADERS = re.compile(r"[\r\n\0]")
+_STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([1-9][0-9][0-9])(?: [^\r\n]*)?")
+_TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_DIGITS = re.compile(rb"[0-9]{1,18}")
+_CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,15})[ \t]*(?:;[^\r\n]*)?")
 
 
 class TransportError(Exception):
-    """No usable answer: the connection was refused, reset or cut, or a read timed out."""
+    """No usable answer: the connection was refused, reset or cut, a read timed out, or the
+    answer's framing cannot be trusted."""
 
 
 class BudgetExceeded(TransportError):
@@ -49,12 +69,16 @@ class BudgetExceeded(TransportError):
 
 
 class AnswerTooLarge(Exception):
-    """The answer is longer than the caller accepts (it was not read, nor kept in memory)."""
+    """The answer is longer than the caller accepts (the rest of it was not read)."""
+
+
+class _Stale(Exception):
+    """A reused connection was closed by the server before any byte of the answer."""
 
 
 class Response:
-    """A status, the headers (names lowercased; a repeated header keeps its last value) and
-    the whole body."""
+    """A status, the headers (names lowercased; a repeated header's values joined by ", ",
+    as RFC 9110 5.3 allows) and the whole body."""
 
     __slots__ = ("body", "headers", "status")
 
@@ -67,47 +91,149 @@ class Response:
         return f"Response(status={self.status}, {len(self.body)} bytes)"
 
 
-class _DeadlineReader(io.RawIOBase):
-    """The socket's bytes, each read bounded by the read timeout and by the deadline."""
+class _Reader:
+    """Reads an answer from a socket, each read bounded by the read timeout and the deadline."""
+
+    __slots__ = ("_buffer", "_deadline", "_read_timeout", "_sock", "received")
 
     def __init__(self, sock: socket.socket, read_timeout: float, deadline: float | None) -> None:
         self._sock = sock
         self._read_timeout = read_timeout
         self._deadline = deadline
+        self._buffer = bytearray()
         self.received = 0
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
+    def _fill(self) -> bool:
+        """Read what the peer sends next into the buffer; False at the end of the stream."""
         timeout = self._read_timeout
         if self._deadline is not None:
             remaining = self._deadline - time.monotonic()
             if remaining <= 0:
-                raise BudgetExceeded("no time left for the answer")
-            if remaining < timeout:
-                timeout = remaining
+                raise BudgetExceeded("the answer did not come within the deadline")
+            timeout = min(timeout, remaining)
         self._sock.settimeout(timeout)
         try:
-            count = self._sock.recv_into(buffer)
+            data = self._sock.recv(_CHUNK)
         except TimeoutError:
             if self._deadline is not None and time.monotonic() >= self._deadline:
                 raise BudgetExceeded("the answer did not come within the deadline") from None
-            raise
-        self.received += count
-        return count
+            raise TransportError("the store did not answer within the read timeout") from None
+        except OSError as exc:
+            if self.received == 0:
+                raise _Stale from None
+            raise TransportError(f"the connection broke: {exc}") from None
+        if not data:
+            return False
+        self.received += len(data)
+        self._buffer += data
+        return True
+
+    def line(self) -> bytes:
+        """The next line, without its CRLF (a bare LF ends one too, as RFC 9112 2.2 allows)."""
+        start = 0
+        while True:
+            end = self._buffer.find(b"\n", start)
+            if end >= 0:
+                if end > MAX_LINE:
+                    raise TransportError("a line of the answer is too long")
+                line = bytes(self._buffer[:end])
+                del self._buffer[: end + 1]
+                return line[:-1] if line.endswith(b"\r") else line
+            if len(self._buffer) > MAX_LINE:
+                raise TransportError("a line of the answer is too long")
+            start = len(self._buffer)
+            if not self._fill():
+                if self.received == 0:
+                    raise _Stale
+                raise TransportError("the answer ended in the middle of a line")
+
+    def exactly(self, count: int) -> bytes:
+        while len(self._buffer) < count:
+            if not self._fill():
+                raise TransportError("the answer ended before its declared length")
+        data = bytes(self._buffer[:count])
+        del self._buffer[:count]
+        return data
+
+    def rest(self, limit: int) -> bytes:
+        """Everything until the peer closes, at most ``limit`` bytes (AnswerTooLarge if more)."""
+        while self._fill():
+            if len(self._buffer) > limit:
+                raise AnswerTooLarge(f"the answer is longer than {limit} bytes")
+        data = bytes(self._buffer)
+        self._buffer.clear()
+        return data
+
+    @property
+    def drained(self) -> bool:
+        return not self._buffer
 
 
-class _Source:
-    """What ``HTTPResponse`` reads from: it only calls ``makefile``."""
+def _read_response(reader: _Reader, method: str, max_body: int) -> tuple[Response, bool]:
+    """(the answer, whether the connection may carry another request)."""
+    while True:
+        match = _STATUS_LINE.fullmatch(reader.line())
+        if match is None:
+            raise TransportError("the answer does not start with an HTTP/1.x status line")
+        minor, status = match.group(1), int(match.group(2))
+        headers = _read_headers(reader)
+        if status >= 200 or status == 101:
+            break  # 1xx (100 Continue...) precede the real answer
+    if status == 101:
+        raise TransportError("the store switched protocols")
+    keep_alive = minor == b"1" and "close" not in headers.get("connection", "").lower()
+    if method == "HEAD" or status in (204, 304):
+        return Response(status, headers, b""), keep_alive
+    coding = headers.get("transfer-encoding")
+    if coding is not None:
+        if coding.strip().lower() != "chunked":
+            raise TransportError(f"unsupported transfer coding {coding!r}")
+        return Response(status, headers, _read_chunked(reader, max_body)), keep_alive
+    length = headers.get("content-length")
+    if length is not None:
+        values = {value.strip() for value in length.split(",")}
+        if len(values) != 1 or not _DIGITS.fullmatch(next(iter(values)).encode()):
+            raise TransportError(f"the answer's Content-Length is not one number: {length!r}")
+        size = int(next(iter(values)))
+        if size > max_body:
+            raise AnswerTooLarge(f"the answer declares {size} bytes")
+        return Response(status, headers, reader.exactly(size)), keep_alive
+    return Response(status, headers, reader.rest(max_body)), False
 
-    __slots__ = ("reader",)
 
-    def __init__(self, reader: _DeadlineReader) -> None:
-        self.reader = reader
+def _read_headers(reader: _Reader) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for _ in range(MAX_HEADERS + 1):
+        line = reader.line()
+        if not line:
+            return headers
+        if line[:1] in (b" ", b"\t"):
+            raise TransportError("the answer folds a header line (obsolete, refused)")
+        name, colon, value = line.partition(b":")
+        if not colon or not _TOKEN.fullmatch(name):
+            raise TransportError("the answer has a malformed header line")
+        key = name.decode("ascii").lower()
+        text = value.strip(b" \t").decode("latin-1")
+        headers[key] = f"{headers[key]}, {text}" if key in headers else text
+    raise TransportError(f"the answer has more than {MAX_HEADERS} header lines")
 
-    def makefile(self, mode: str) -> io.BufferedReader:
-        return io.BufferedReader(self.reader)
+
+def _read_chunked(reader: _Reader, max_body: int) -> bytes:
+    body = bytearray()
+    while True:
+        match = _CHUNK_SIZE.fullmatch(reader.line())
+        if match is None:
+            raise TransportError("the answer has a malformed chunk size")
+        size = int(match.group(1), 16)
+        if size == 0:
+            break
+        if len(body) + size > max_body:
+            raise AnswerTooLarge(f"the answer is longer than {max_body} bytes")
+        body += reader.exactly(size)
+        if reader.line():
+            raise TransportError("a chunk of the answer does not end where it says")
+    _read_headers(reader)  # the trailer, read and dropped
+    return bytes(body)
 
 
 class Pool:
@@ -147,42 +273,31 @@ class Pool:
         """Send one request and read its whole answer (at most ``max_body`` bytes of body).
 
         Raises TransportError (BudgetExceeded when the deadline ends it), AnswerTooLarge, and
-        ValueError for a header that would split the request.
+        ValueError for a header or target that would split the request.
         """
-        head = _request_head(method, target, headers, len(body))
-        payload = head + body if len(body) < 65536 else None
+        payload = _request_head(method, target, headers, len(body)) + body
         while True:
             sock, reused = self._checkout(connect_timeout, deadline)
-            reader = _DeadlineReader(sock, read_timeout, deadline)
+            reader = _Reader(sock, read_timeout, deadline)
             try:
-                if payload is not None:
+                try:
                     sock.sendall(payload)
-                else:
-                    sock.sendall(head)
-                    sock.sendall(body)
-                response = http.client.HTTPResponse(_Source(reader), method=method)  # type: ignore[arg-type]
-                response.begin()
-                status = response.status
-                answer_headers = {name.lower(): value for name, value in response.getheaders()}
-                length = response.length
-                if length is not None and length > max_body:
-                    raise AnswerTooLarge(f"the answer declares {length} bytes")
-                data = response.read(max_body + 1)
-                if len(data) > max_body:
-                    raise AnswerTooLarge(f"the answer is longer than {max_body} bytes")
-            except (BudgetExceeded, AnswerTooLarge):
+                except OSError as exc:
+                    raise _Stale if reused else TransportError(f"cannot send: {exc}") from None
+                response, keep_alive = _read_response(reader, method, max_body)
+            except _Stale:
+                sock.close()
+                if reused:
+                    continue  # a keep-alive connection the server had closed: a new one
+                raise TransportError("the store closed the connection without answering") from None
+            except BaseException:
                 sock.close()
                 raise
-            except (OSError, http.client.HTTPException) as exc:
-                sock.close()
-                if reused and reader.received == 0 and not isinstance(exc, TimeoutError):
-                    continue  # a keep-alive connection the server had closed: a new one
-                raise TransportError(f"{type(exc).__name__}: {exc}") from None
-            if response.will_close or not response.isclosed():
-                sock.close()
-            else:
+            if keep_alive and reader.drained:
                 self._checkin(sock)
-            return Response(status, answer_headers, data)
+            else:
+                sock.close()
+            return response
 
     def _checkout(
         self, connect_timeout: float, deadline: float | None
@@ -204,6 +319,8 @@ class Pool:
         sock.close()
 
     def _connect(self, connect_timeout: float, deadline: float | None) -> socket.socket:
+        import socket
+
         timeout = connect_timeout
         if deadline is not None:
             remaining = deadline - time.monotonic()
@@ -236,6 +353,8 @@ class Pool:
 
 def _still_open(sock: socket.socket) -> bool:
     """False when an idle connection is readable: the server closed it (or sent garbage)."""
+    import select
+
     try:
         readable, _, _ = select.select([sock], [], [], 0)
     except (OSError, ValueError):
@@ -244,14 +363,14 @@ def _still_open(sock: socket.socket) -> bool:
 
 
 def _request_head(method: str, target: str, headers: Mapping[str, str], length: int) -> bytes:
+    if _FORBIDDEN_IN_HEADERS.search(target) or " " in target:
+        raise ValueError(f"request target {target!r} holds a space, line break or NUL")
     lines = [f"{method} {target} HTTP/1.1"]
     for name, value in headers.items():
-        if _FORBIDDEN_IN_HEADERS.intersection(name) or _FORBIDDEN_IN_HEADERS.intersection(value):
+        if _FORBIDDEN_IN_HEADERS.search(name) or _FORBIDDEN_IN_HEADERS.search(value):
             raise ValueError(f"header {name!r} holds a line break or NUL")
         lines.append(f"{name}: {value}")
     if length or method in ("POST", "PUT"):
         lines.append(f"Content-Length: {length}")
-    if _FORBIDDEN_IN_HEADERS.intersection(target) or " " in target:
-        raise ValueError(f"request target {target!r} holds a space, line break or NUL")
     lines.append("\r\n")
     return "\r\n".join(lines).encode("ascii")

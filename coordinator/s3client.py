@@ -32,14 +32,12 @@ https://github.com/boto/botocore/pull/3277 (default checksums), cloudflare-docs 
 from __future__ import annotations
 
 import hashlib
-import random
+import os
 import threading
 import time
-import xml.etree.ElementTree as ET
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -55,6 +53,7 @@ __all__ = [
     "READ_TIMEOUT",
     "BadAnswer",
     "BudgetExceeded",
+    "Element",
     "LazyClient",
     "S3Client",
     "S3Error",
@@ -111,40 +110,71 @@ class BadAnswer(Exception):
 # -- XML, read safely --------------------------------------------------------------------------
 
 
-def parse_xml(body: bytes) -> ET.Element:
-    """The root element of a store's XML answer, refused (BadAnswer) when it is not UTF-8 or
-    declares a DOCTYPE or an entity: no entity is ever expanded, whatever the document says.
+class Element:
+    """An element of a store's answer: local name, text, child elements (what S3 answers hold:
+    no attributes, no mixed content)."""
 
-    The text is decoded first and parsed as the decoded text (expat then reads it as UTF-8,
-    ignoring any encoding the document declares), so a DOCTYPE cannot hide in another
-    encoding from the check. Size is bounded before (``MAX_ANSWER_BYTES``, in httppool).
+    __slots__ = ("children", "name", "text")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.text = ""
+        self.children: list[Element] = []
+
+    def __iter__(self) -> Iterator[Element]:
+        return iter(self.children)
+
+    def fields(self) -> dict[str, str]:
+        """The leaf children's texts, by local name."""
+        return {child.name: child.text for child in self.children if not child.children}
+
+
+def _refuse(*_: object) -> None:
+    raise BadAnswer("the answer declares a DOCTYPE or an entity (refused, never expanded)")
+
+
+def parse_xml(body: bytes) -> Element:
+    """The root element of a store's XML answer, read with expat directly (no tree library):
+    a DOCTYPE or an entity declaration is refused (BadAnswer) the moment expat meets it,
+    whatever encoding the document declares, so no entity is ever expanded (no billion
+    laughs, no external entity). Size is bounded before (``MAX_ANSWER_BYTES``, in httppool).
 
     References: https://docs.python.org/3/library/xml.html#xml-vulnerabilities ,
-    https://github.com/tiran/defusedxml (what it refuses: DTDs, entity declarations).
+    https://github.com/tiran/defusedxml (the same handlers: DTDs and entities refused).
     """
+    from xml.parsers import expat
+
+    parser = expat.ParserCreate(namespace_separator="}")
+    stack: list[Element] = []
+    roots: list[Element] = []
+
+    def start(name: str, _attributes: object) -> None:
+        element = Element(name.rpartition("}")[2])
+        (stack[-1].children if stack else roots).append(element)
+        stack.append(element)
+
+    def end(_name: str) -> None:
+        stack.pop()
+
+    def text(data: str) -> None:
+        if stack:
+            stack[-1].text += data
+
+    parser.StartDoctypeDeclHandler = _refuse
+    parser.EntityDeclHandler = _refuse
+    parser.UnparsedEntityDeclHandler = _refuse
+    parser.ExternalEntityRefHandler = _refuse  # type: ignore[assignment]
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = text
+    parser.buffer_text = True
     try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise BadAnswer("the answer is not UTF-8") from None
-    if "<!" in text:
-        lowered = text.lower()
-        if "<!doctype" in lowered or "<!entity" in lowered:
-            raise BadAnswer("the answer declares a DOCTYPE or an entity")
-    parser = ET.XMLParser()  # noqa: S314 - refused above what defusedxml refuses
-    try:
-        parser.feed(text)
-        return parser.close()
-    except ET.ParseError:
+        parser.Parse(body, True)
+    except expat.ExpatError:
         raise BadAnswer("the answer is not well-formed XML") from None
-
-
-def _local(tag: str) -> str:
-    return tag.rpartition("}")[2]
-
-
-def _fields(element: ET.Element) -> dict[str, str]:
-    """The element's leaf children, by local name (S3 answers are one namespace)."""
-    return {_local(child.tag): child.text or "" for child in element if len(child) == 0}
+    if len(roots) != 1:
+        raise BadAnswer("the answer is not one XML document")
+    return roots[0]
 
 
 def _int(value: str, name: str) -> int:
@@ -189,7 +219,7 @@ class S3Client:
         read_timeout: float = READ_TIMEOUT,
         max_attempts: int = MAX_ATTEMPTS,
         sleep: Callable[[float], None] = time.sleep,
-        jitter: Callable[[], float] = random.random,
+        jitter: Callable[[], float] = lambda: int.from_bytes(os.urandom(4)) / 2**32,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -245,9 +275,9 @@ class S3Client:
         if CacheControl is not None:
             headers["Cache-Control"] = CacheControl
         root = self._document("POST", Bucket, Key, {"uploads": ""}, headers=headers)
-        if _local(root.tag) != "InitiateMultipartUploadResult":
+        if root.name != "InitiateMultipartUploadResult":
             return {}  # not the answer: it carries no upload id (the broker says 503)
-        return _pick(_fields(root), "Bucket", "Key", "UploadId")
+        return _pick(root.fields(), "Bucket", "Key", "UploadId")
 
     def list_parts(
         self,
@@ -264,9 +294,9 @@ class S3Client:
         if PartNumberMarker is not None:
             query["part-number-marker"] = str(PartNumberMarker)
         root = self._document("GET", Bucket, Key, query)
-        if _local(root.tag) != "ListPartsResult":
+        if root.name != "ListPartsResult":
             return {}  # not a listing (store.list_parts says 503)
-        fields = _fields(root)
+        fields = root.fields()
         answer: dict[str, Any] = _pick(fields, "Bucket", "Key", "UploadId")
         if "IsTruncated" in fields:
             answer["IsTruncated"] = _bool(fields["IsTruncated"], "IsTruncated")
@@ -275,10 +305,10 @@ class S3Client:
                 answer[name] = _int(fields[name], name)
         parts = []
         for element in root:
-            if _local(element.tag) != "Part":
+            if element.name != "Part":
                 continue
             part: dict[str, Any] = {}
-            for name, value in _fields(element).items():
+            for name, value in element.fields().items():
                 if name in ("PartNumber", "Size"):
                     part[name] = _int(value, name)
                 elif name == "ETag":
@@ -305,9 +335,9 @@ class S3Client:
         root = self._document(
             "POST", Bucket, Key, {"uploadId": UploadId}, body=body.encode("utf-8")
         )
-        if _local(root.tag) != "CompleteMultipartUploadResult":
+        if root.name != "CompleteMultipartUploadResult":
             return {}  # no ETag: not proof of an object (the broker says 503)
-        return _pick(_fields(root), "Location", "Bucket", "Key", "ETag")
+        return _pick(root.fields(), "Location", "Bucket", "Key", "ETag")
 
     def abort_multipart_upload(
         self,
@@ -330,7 +360,7 @@ class S3Client:
         *,
         headers: Mapping[str, str] | None = None,
         body: bytes = b"",
-    ) -> ET.Element:
+    ) -> Element:
         """The XML document a 2xx answer carries; a 200 without one (empty, not XML, or an
         S3 <Error>) is retried like a 500, then raised as an S3Error."""
         _, root = self._send(method, bucket, key, query, headers=headers, body=body, document=True)
@@ -347,7 +377,7 @@ class S3Client:
         headers: Mapping[str, str] | None = None,
         body: bytes = b"",
         document: bool = False,
-    ) -> tuple[Response, ET.Element | None]:
+    ) -> tuple[Response, Element | None]:
         """One call, retried as the module docstring says: the answer, and its XML root when
         ``document`` (a 2xx that must carry one)."""
         url_prefix, uri_prefix, host = sigv4.request_target(
@@ -444,7 +474,7 @@ def _pick(fields: Mapping[str, str], *names: str) -> dict[str, Any]:
     return {name: fields[name] for name in names if name in fields}
 
 
-def _document_of(response: Response) -> ET.Element | None:
+def _document_of(response: Response) -> Element | None:
     """The answer's root element, or None when a 200 is empty, not XML or an <Error>."""
     if not response.body.strip():
         return None
@@ -454,7 +484,7 @@ def _document_of(response: Response) -> ET.Element | None:
         if b"<!" in response.body:
             raise  # a DOCTYPE or an entity: refused, not retried
         return None
-    return None if _local(root.tag) == "Error" else root
+    return None if root.name == "Error" else root
 
 
 def _error_code(response: Response) -> str:
@@ -464,14 +494,16 @@ def _error_code(response: Response) -> str:
             root = parse_xml(response.body)
         except BadAnswer:
             return str(response.status)
-        if _local(root.tag) == "Error":
-            code = _fields(root).get("Code")
+        if root.name == "Error":
+            code = root.fields().get("Code")
             if code:
                 return code
     return str(response.status)
 
 
 def _http_date(value: str) -> datetime:
+    from email.utils import parsedate_to_datetime
+
     try:
         moment = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
