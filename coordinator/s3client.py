@@ -54,6 +54,7 @@ __all__ = [
     "BadAnswer",
     "BudgetExceeded",
     "Element",
+    "HostileDocument",
     "LazyClient",
     "S3Client",
     "S3Error",
@@ -129,8 +130,12 @@ class Element:
         return {child.name: child.text for child in self.children if not child.children}
 
 
+class HostileDocument(BadAnswer):
+    """An XML answer with a DOCTYPE or an entity declaration: refused, never retried."""
+
+
 def _refuse(*_: object) -> None:
-    raise BadAnswer("the answer declares a DOCTYPE or an entity (refused, never expanded)")
+    raise HostileDocument("the answer declares a DOCTYPE or an entity (refused, never expanded)")
 
 
 def parse_xml(body: bytes) -> Element:
@@ -480,9 +485,9 @@ def _document_of(response: Response) -> Element | None:
         return None
     try:
         root = parse_xml(response.body)
+    except HostileDocument:
+        raise  # refused, not retried
     except BadAnswer:
-        if b"<!" in response.body:
-            raise  # a DOCTYPE or an entity: refused, not retried
         return None
     return None if root.name == "Error" else root
 
