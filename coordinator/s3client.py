@@ -51,6 +51,8 @@ __all__ = [
     "MAX_ANSWER_BYTES",
     "MAX_ATTEMPTS",
     "READ_TIMEOUT",
+    "RETRY_CODES",
+    "RETRY_STATUSES",
     "BadAnswer",
     "BudgetExceeded",
     "Element",
@@ -60,8 +62,10 @@ __all__ = [
     "S3Error",
     "SigningError",
     "TransportError",
+    "backoff_seconds",
     "make_client",
     "parse_xml",
+    "random_fraction",
 ]
 
 CONNECT_TIMEOUT = 3.0
@@ -78,7 +82,7 @@ EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 _S3_NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 _USER_AGENT = "r2-video-coordinator"
 # botocore's standard retry mode: transient and throttling error codes.
-_RETRY_CODES = frozenset(
+RETRY_CODES = frozenset(
     {
         "RequestTimeout", "RequestTimeoutException", "PriorRequestNotComplete", "SlowDown",
         "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException",
@@ -86,7 +90,17 @@ _RETRY_CODES = frozenset(
         "RequestThrottled", "InternalError",
     }
 )  # fmt: skip
-_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+def backoff_seconds(attempt: int, jitter: Callable[[], float]) -> float:
+    """The wait before ``attempt`` (2, 3...): full jitter, ``jitter() * min(1 s, 2^(n-2) s)``."""
+    return jitter() * min(MAX_BACKOFF, 2.0 ** (attempt - 2))
+
+
+def random_fraction() -> float:
+    """A random number in [0, 1) from os.urandom (the random module costs a cold start more)."""
+    return int.from_bytes(os.urandom(4)) / 2**32
 
 
 class S3Error(Exception):
@@ -224,7 +238,7 @@ class S3Client:
         read_timeout: float = READ_TIMEOUT,
         max_attempts: int = MAX_ATTEMPTS,
         sleep: Callable[[float], None] = time.sleep,
-        jitter: Callable[[], float] = lambda: int.from_bytes(os.urandom(4)) / 2**32,
+        jitter: Callable[[], float] = random_fraction,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -409,7 +423,7 @@ class S3Client:
         last: Exception | None = None
         for attempt in range(1, self._max_attempts + 1):
             if attempt > 1:
-                pause = self._jitter() * min(MAX_BACKOFF, 2.0 ** (attempt - 2))
+                pause = backoff_seconds(attempt, self._jitter)
                 if deadline is not None and time.monotonic() + pause >= deadline:
                     break  # no time to try again: the last failure stands
                 self._sleep(pause)
@@ -456,7 +470,7 @@ class S3Client:
                 error = S3Error(500, _error_code(response) or "InvalidAnswer", response.headers)
             else:
                 error = S3Error(response.status, _error_code(response), response.headers)
-            if not (error.status in _RETRY_STATUSES or error.code in _RETRY_CODES):
+            if not (error.status in RETRY_STATUSES or error.code in RETRY_CODES):
                 raise error
             last = error
         assert last is not None  # the loop ran at least once
