@@ -34,11 +34,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from coordinator.embedded_store import EmbeddedStore, embedded_store
 from coordinator.s3client import S3Client, make_client
+
+ROOT = Path(__file__).resolve().parent.parent
 
 BUCKET = "bench-store-client"
 KEY = "masters/head-me.mov"
@@ -187,9 +188,7 @@ class Inputs:
         return upload_id
 
     def cleanup(self) -> None:
-        self.s3.abort_multipart_upload(
-            Bucket=BUCKET, Key=self.listed[0], UploadId=self.listed[1]
-        )
+        self.s3.abort_multipart_upload(Bucket=BUCKET, Key=self.listed[0], UploadId=self.listed[1])
 
 
 def _operations(c: Contender, inputs: Inputs, head_etag: str) -> dict[str, Op]:
@@ -371,7 +370,8 @@ def main() -> None:
         print(
             f"{'all five, CPU':<26}"
             + "".join(f"{totals[n] * 1e6:>11.0f}{'':>12}" for n in names)
-            + f"{totals['boto3'] / totals['ours']:>15.1f}x{totals['minio'] / totals['ours']:>15.1f}x"
+            + f"{totals['boto3'] / totals['ours']:>15.1f}x"
+            + f"{totals['minio'] / totals['ours']:>15.1f}x"
         )
         cold_figures(store, args.imports)
 
