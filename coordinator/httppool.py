@@ -7,11 +7,12 @@ call for 40 s); and importing it costs a cold start ssl, email.parser and more (
 here) before any https is needed. Here every read waits at most ``min(read_timeout, time left
 before the deadline)``, so a call ends by its deadline however the peer behaves, with no
 thread to watch it. The request is written in one ``sendall``; the answer is read by the few
-rules of RFC 9112 a client needs: a status line, at most ``MAX_HEADERS`` header lines of at
-most ``MAX_LINE`` bytes, then a body framed by ``Transfer-Encoding: chunked``, by
-``Content-Length``, or by the connection's end (none for HEAD, 1xx, 204 and 304). Anything else
-(two lengths that differ, a folded header line, a transfer coding other than chunked) is a
-``TransportError``: the store's answer cannot be trusted to end where it says.
+rules of RFC 9112 a client needs: a status line, at most ``MAX_HEADERS`` header lines (of at
+most ``MAX_LINE`` bytes, CRLF-ended, 128 KiB in all), then a body framed by
+``Transfer-Encoding: chunked``, by ``Content-Length``, or by the connection's end (none for
+HEAD, 1xx, 204 and 304). Anything else (two lengths that differ, a folded header line, a
+transfer coding other than chunked) is a ``TransportError``: the store's answer cannot be
+trusted to end where it says.
 
 A pooled connection the server has closed (an idle keep-alive timeout) is found before use
 when it can be (readable while idle means closed), and otherwise by a send or first read that
@@ -147,6 +148,27 @@ class _Reader:
                     raise _Stale
                 raise TransportError("the answer ended in the middle of a line")
 
+    def head(self) -> list[bytes]:
+        """The status line and the header lines, up to the empty line that ends them (CRLF
+        line ends: S3 and R2 send them; RFC 9112 2.2 lets a client require them)."""
+        start = 0
+        while True:
+            end = self._buffer.find(b"\r\n\r\n", start)
+            if end >= 0:
+                block = bytes(self._buffer[:end])
+                del self._buffer[: end + 4]
+                lines = block.split(b"\r\n")
+                if any(len(line) > MAX_LINE for line in lines):
+                    raise TransportError("a line of the answer is too long")
+                return lines
+            if len(self._buffer) > MAX_LINE * 2:
+                raise TransportError("the answer's head is too long")
+            start = max(0, len(self._buffer) - 3)
+            if not self._fill():
+                if self.received == 0:
+                    raise _Stale
+                raise TransportError("the answer ended in its head")
+
     def exactly(self, count: int) -> bytes:
         while len(self._buffer) < count:
             if not self._fill():
@@ -172,11 +194,12 @@ class _Reader:
 def _read_response(reader: _Reader, method: str, max_body: int) -> tuple[Response, bool]:
     """(the answer, whether the connection may carry another request)."""
     while True:
-        match = _STATUS_LINE.fullmatch(reader.line())
+        status_line, *lines = reader.head()
+        match = _STATUS_LINE.fullmatch(status_line)
         if match is None:
             raise TransportError("the answer does not start with an HTTP/1.x status line")
         minor, status = match.group(1), int(match.group(2))
-        headers = _read_headers(reader)
+        headers = _headers(lines)
         if status >= 200 or status == 101:
             break  # 1xx (100 Continue...) precede the real answer
     if status == 101:
@@ -201,12 +224,11 @@ def _read_response(reader: _Reader, method: str, max_body: int) -> tuple[Respons
     return Response(status, headers, reader.rest(max_body)), False
 
 
-def _read_headers(reader: _Reader) -> dict[str, str]:
+def _headers(lines: list[bytes]) -> dict[str, str]:
+    if len(lines) > MAX_HEADERS:
+        raise TransportError(f"the answer has more than {MAX_HEADERS} header lines")
     headers: dict[str, str] = {}
-    for _ in range(MAX_HEADERS + 1):
-        line = reader.line()
-        if not line:
-            return headers
+    for line in lines:
         if line[:1] in (b" ", b"\t"):
             raise TransportError("the answer folds a header line (obsolete, refused)")
         name, colon, value = line.partition(b":")
@@ -215,7 +237,7 @@ def _read_headers(reader: _Reader) -> dict[str, str]:
         key = name.decode("ascii").lower()
         text = value.strip(b" \t").decode("latin-1")
         headers[key] = f"{headers[key]}, {text}" if key in headers else text
-    raise TransportError(f"the answer has more than {MAX_HEADERS} header lines")
+    return headers
 
 
 def _read_chunked(reader: _Reader, max_body: int) -> bytes:
@@ -232,7 +254,11 @@ def _read_chunked(reader: _Reader, max_body: int) -> bytes:
         body += reader.exactly(size)
         if reader.line():
             raise TransportError("a chunk of the answer does not end where it says")
-    _read_headers(reader)  # the trailer, read and dropped
+    for _ in range(MAX_HEADERS + 1):  # the trailer, read and dropped
+        if not reader.line():
+            break
+    else:
+        raise TransportError(f"the answer has more than {MAX_HEADERS} trailer lines")
     return bytes(body)
 
 
