@@ -59,7 +59,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx
 from load_report import percentiles, report
-from timed_coordinator import RESET_PATH, STATS_PATH, coordinator_environment, coordinator_process
+from timed_coordinator import (
+    RESET_PATH,
+    STATS_PATH,
+    STORE_CLIENT_VAR,
+    coordinator_environment,
+    coordinator_process,
+)
 
 from coordinator.multipart import multipart_etag
 
@@ -147,8 +153,11 @@ class Blobs:
 
 
 class Workers:
-    def __init__(self, base: str, admin_key: str, blobs: Blobs, tally: Tally, workers: int) -> None:
+    def __init__(
+        self, base: str, admin_key: str, blobs: Blobs, tally: Tally, workers: int, phase: str = ""
+    ) -> None:
         self.base = base
+        self.phase = phase  # prefixes every job's tag: phases never share a key
         self.admin = {"Authorization": f"Bearer {admin_key}"}
         self.blobs = blobs
         self.mezzanine_sha = hashlib.sha256(blobs.mezzanine).hexdigest()
@@ -209,7 +218,7 @@ class Workers:
         return answer
 
     async def job(self, worker: int, number: int) -> None:
-        tag = f"w{worker:03d}-j{number:05d}"
+        tag = f"{self.phase}w{worker:03d}-j{number:05d}"
         rng = random.Random(tag)
         job = await self.call(
             "create job", 201, "POST", "/v1/jobs", headers=self.admin,
@@ -431,6 +440,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="20 workers for 4 s")
     parser.add_argument("--batch-repeats", type=int, default=15)
     parser.add_argument("--no-batch", action="store_true")
+    parser.add_argument(
+        "--compare-boto3",
+        action="store_true",
+        help="then the same load on a coordinator whose store calls go through boto3",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     if args.quick:
@@ -471,6 +485,30 @@ def main() -> None:
             batch = (
                 None if args.no_batch else batch_figures(base, admin_key, env, args.batch_repeats)
             )
+        comparison = None
+        if args.compare_boto3:
+            own = after[0] - before[0], sum(len(v) for v in tally.latency.values())
+            other = Tally()
+            boto3_env = {**env, STORE_CLIENT_VAR: "boto3"}
+            with coordinator_process(boto3_env, log) as (boto3_base, boto3_pid):
+                phase = Workers(boto3_base, admin_key, blobs, other, args.workers, "boto3-")
+                start: list[float] = []
+
+                def mark_boto3() -> None:
+                    start.append(_cpu_seconds(boto3_pid))
+
+                asyncio.run(phase.run(args.workers, args.seconds, mark_boto3))
+                spent = _cpu_seconds(boto3_pid) - start[0]
+            requests_boto3 = sum(len(v) for v in other.latency.values())
+            comparison = {
+                "ours_ms": own[0] / own[1] * 1000,
+                "boto3_ms": spent / requests_boto3 * 1000,
+                "boto3_requests": requests_boto3,
+            }
+            tally.expected.update(other.expected)  # verified with the rest
+            for what, count in other.errors.items():
+                tally.errors[f"boto3 phase: {what}"] += count
+            tally.error_samples.extend(other.error_samples)
         coordinator_log = log.read_text(errors="replace")
         checked = verify(s3, tally)
 
@@ -514,8 +552,16 @@ def main() -> None:
         "error_samples": tally.error_samples,
         "verify": checked,
         "batch": batch,
+        "comparison": comparison,
     }
     print(report(result))
+    if comparison:
+        print(
+            f"\nthe same load with the store calls through boto3 ({comparison['boto3_requests']} "
+            f"requests): coordinator CPU per request {comparison['boto3_ms']:.2f} ms against "
+            f"{comparison['ours_ms']:.2f} ms with s3client.S3Client: "
+            f"{comparison['boto3_ms'] / comparison['ours_ms']:.2f}x"
+        )
     if result["run"]["pool_full_warnings"]:
         print(f"(boto3 'connection pool is full' warnings: {result['run']['pool_full_warnings']})")
     if args.json:

@@ -1,6 +1,7 @@
 """The coordinator for ``bench/load.py``, in its own process: ``create_app(load_settings())``
 under uvicorn as ``python -m coordinator serve`` runs it (access log off), wrapped so that each
-request's app time and the part of it spent in store calls (boto3) are recorded per route.
+request's app time and the part of it spent in store calls are recorded per route. With
+``BENCH_STORE_CLIENT=boto3`` the store calls go through boto3 instead (the comparison).
 
 ``coordinator_process`` starts it (``python bench/timed_coordinator.py PORT``) and yields its URL;
 ``GET /__bench__/stats`` answers the samples and the process's CPU time, ``/__bench__/reset``
@@ -32,6 +33,9 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 
 STATS_PATH = "/__bench__/stats"  # answered by the timing wrapper, not by the app
+# "boto3": the store calls go through boto3 clients instead of the coordinator's S3Client (the
+# happy path maps no error, so store.call takes either).
+STORE_CLIENT_VAR = "BENCH_STORE_CLIENT"
 RESET_PATH = "/__bench__/reset"
 
 
@@ -57,7 +61,7 @@ def _route_name(method: str, path: str) -> str:
 
 
 class _TimedClient:
-    """A boto3 client whose method calls add their duration to the request's store time (the
+    """A store client whose method calls add their duration to the request's store time (the
     context variable travels into Starlette's thread pool with the request's context)."""
 
     def __init__(self, client: Any) -> None:
@@ -136,6 +140,20 @@ def serve_coordinator(port: int) -> None:
 
     settings = load_settings()
     plain = build_broker(settings)
+    if os.environ.get(STORE_CLIENT_VAR) == "boto3":  # the alternative, for load.py's comparison
+        from coordinator.s3client import make_client
+
+        def boto3_client(store: Store) -> Store:
+            client = make_client(
+                endpoint=store.endpoint, region=store.region, credentials=store.credentials
+            )
+            return replace(store, client=lambda: client)
+
+        plain = Broker(
+            mezzanine=boto3_client(plain.mezzanine),
+            delivery=boto3_client(plain.delivery),
+            handles=plain.handles,
+        )
 
     def timed(store: Store) -> Store:
         make = store.client

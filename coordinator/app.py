@@ -74,9 +74,10 @@ def _iso(moment: datetime) -> str:
 
 
 def build_broker(settings: Settings, **client_options: Any) -> Broker:
-    """A broker over the configured stores, with boto3 clients built on first use.
+    """A broker over the configured stores, each with its ``s3client.S3Client`` (built on first
+    use; no boto3).
 
-    ``client_options`` go to ``s3client.make_client`` (timeouts, attempts: tests shorten them).
+    ``client_options`` go to ``S3Client`` (timeouts, attempts: tests shorten them).
     """
 
     def store(s: StoreSettings) -> Store:

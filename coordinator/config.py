@@ -206,7 +206,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Settings from ``environ`` (default ``os.environ``) and the stack outputs it names."""
     env = os.environ if environ is None else environ
     if env.get("COORDINATOR_SECRET_ARN"):
-        from .secrets import overlay_secrets  # imports boto3: only when a secret is configured
+        from .secrets import overlay_secrets  # only when a secret is configured
 
         env = overlay_secrets(env)
     outputs_path = env.get("COORDINATOR_STACK_OUTPUTS")

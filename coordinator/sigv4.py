@@ -1,4 +1,5 @@
-"""Fast SigV4 query-string presigner for S3 and R2, byte-identical to botocore's.
+"""Fast SigV4 query-string presigner for S3 and R2, byte-identical to botocore's, and the
+header signer (``sign_headers``) for the few calls the coordinator makes itself.
 
 botocore's ``generate_presigned_url`` spends most of its time in machinery (events, endpoint
 rules, request objects, re-deriving the signing key on every call). The signature itself is a
@@ -408,6 +409,29 @@ def check_target(
     _target(endpoint, bucket, addressing_style, region, service)
 
 
+def request_target(
+    endpoint: str,
+    bucket: str,
+    *,
+    region: str,
+    addressing_style: Literal["path", "virtual"] = "path",
+    service: str = "s3",
+) -> tuple[str, str, str]:
+    """(URL up to the key, canonical URI up to the key, Host header) for a bucket, checked as
+    ``presign_url`` checks them (ValueError), cached per store."""
+    return _target(endpoint, bucket, addressing_style, region, service)
+
+
+def encode_key(key: str) -> str:
+    """An S3 object key encoded for the URL's path and the canonical URI (once, '/' kept)."""
+    return _encoded_key(key)
+
+
+def encode_query(text: str) -> str:
+    """A query parameter's name or value, encoded for the URL and the canonical query."""
+    return _encoded_query_value(text)
+
+
 def presign_url(
     method: str,
     *,
@@ -519,3 +543,72 @@ def presign_url(
     sts = string_to_sign(amz_date, scope, request)
     key_bytes = signing_key(credentials.secret_key, datestamp, region, service)
     return f"{url_prefix}{encoded_key}?{url_query}&X-Amz-Signature={signature(key_bytes, sts)}"
+
+
+def authorization_header(
+    access_key: str, scope: str, signed_header_names: str, signature_hex: str
+) -> str:
+    """The Authorization header value of a header-signed request.
+
+    References: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-create-signed-request.html
+    """
+    # "Authorization: AWS4-HMAC-SHA256 Credential=<key>/<scope>, SignedHeaders=<names>,
+    #  Signature=<signature>"
+    return (
+        f"{ALGORITHM} Credential={access_key}/{scope}, "
+        f"SignedHeaders={signed_header_names}, Signature={signature_hex}"
+    )
+
+
+def sign_headers(
+    method: str,
+    *,
+    host: str,
+    path: str,
+    query: str,
+    headers: Mapping[str, str],
+    payload_hash: str,
+    credentials: Credentials,
+    region: str,
+    service: str,
+    now: datetime,
+) -> dict[str, str]:
+    """The headers of a request signed in its Authorization header (not a presigned URL).
+
+    ``path`` is the canonical URI as sent (for S3: the URL's path, encoded once), ``query`` the
+    canonical query string (``canonical_query_string`` of encoded pairs), ``headers`` the other
+    headers to sign (Content-Type, ``x-amz-content-sha256`` for S3, ``X-Amz-Target``...), and
+    ``payload_hash`` the hex SHA-256 of the body or ``UNSIGNED_PAYLOAD``. The answer is
+    ``headers`` plus Host, X-Amz-Date, X-Amz-Security-Token (with a session token) and
+    Authorization: every one of them signed. Expired credentials raise ValueError.
+
+    References: https://docs.aws.amazon.com/AmazonS3/latest/API/sig-v4-header-based-auth.html ,
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-create-signed-request.html ,
+    botocore/auth.py SigV4Auth.add_auth.
+    """
+    if now.tzinfo is not UTC:
+        if now.utcoffset() is None:
+            raise ValueError("now must be a timezone-aware UTC datetime, got a naive datetime")
+        now = now.astimezone(UTC)
+    if credentials.expires_at is not None and credentials.expires_at <= now:
+        raise ValueError(
+            f"credentials for {credentials.access_key} expired at "
+            f"{credentials.expires_at.isoformat()}; refresh them before signing"
+        )
+    amz_date = _amz_date(now)
+    datestamp = amz_date[:8]
+    signed = {**headers, "Host": host, "X-Amz-Date": amz_date}
+    if credentials.session_token is not None:
+        # Signed like any header: "X-Amz-Security-Token ... must be included in the signature".
+        signed["X-Amz-Security-Token"] = credentials.session_token
+    for value in signed.values():
+        if not _HEADER_VALUE_RE.fullmatch(value):
+            raise ValueError(f"header value must be printable ASCII, got {value!r}")
+    request = canonical_request(method, path, query, signed, payload_hash)
+    scope = credential_scope(datestamp, region, service)
+    sts = string_to_sign(amz_date, scope, request)
+    key_bytes = signing_key(credentials.secret_key, datestamp, region, service)
+    signed["Authorization"] = authorization_header(
+        credentials.access_key, scope, signed_headers(signed), signature(key_bytes, sts)
+    )
+    return signed

@@ -1,17 +1,14 @@
 """One object store the broker signs for, and its few network calls with their failures mapped
-to the coordinator's errors (never a botocore exception past this module).
+to the coordinator's errors (never an exception of the client past this module).
 
-boto3 is imported only by the client factory a ``Store`` holds, on first use, so importing this
-module (cold start) does not pay for it.
+The calls go through the store's ``client`` (``s3client.S3Client``: the project's signer over a
+pooled HTTP client, nothing heavy to import); ``call`` maps what it raises.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -22,6 +19,14 @@ from typing import Any, Literal
 from . import sigv4
 from .errors import InvalidInput, NotFound, StoreBadAnswer, StoreUnavailable
 from .multipart import LIST_PARTS_PAGE, MAX_PARTS, UploadedPart
+from .s3client import (
+    DEADLINE,
+    BadAnswer,
+    BudgetExceeded,
+    S3Error,
+    SigningError,
+    TransportError,
+)
 
 __all__ = [
     "DEFAULT_STORE_BUDGET_SECONDS",
@@ -38,7 +43,7 @@ MAX_EXPIRES = sigv4.MAX_EXPIRES  # 7 days: SigV4's and R2's ceiling
 
 @dataclass(frozen=True, slots=True)
 class Store:
-    """One object store and bucket the broker signs for, with a lazy boto3 client factory."""
+    """One object store and bucket the broker signs for, with its client's factory."""
 
     endpoint: str
     region: str
@@ -82,23 +87,21 @@ class StoreRefused(StoreUnavailable):
     """The store answered with an error of its own (not: it did not answer)."""
 
 
-# A request's time for store calls, all attempts and pages included. botocore's read_timeout is
-# per socket read: a store that drips a few bytes every 2 s held a status call for 40 s. The
-# budget is set per request by the HTTP layer (``store_budget``) and fits Lambda's 20 s timeout.
+# A request's time for store calls, all attempts and pages included: every connect and read
+# of the client waits at most what is left of it (a store that drips a few bytes every 2 s held
+# a status call for 40 s when only each read was bounded). The budget is set per request by
+# the HTTP layer (``store_budget``) and fits Lambda's 20 s timeout.
 DEFAULT_STORE_BUDGET_SECONDS = 15.0
-_deadline: ContextVar[float | None] = ContextVar("store_deadline", default=None)
-_pool: list[ThreadPoolExecutor] = []
-_pool_lock = threading.Lock()
 
 
 @contextmanager
 def store_budget(seconds: float) -> Iterator[None]:
     """Store calls made inside (in this context, or a thread that copied it) end by then."""
-    token = _deadline.set(time.monotonic() + seconds)
+    token = DEADLINE.set(time.monotonic() + seconds)
     try:
         yield
     finally:
-        _deadline.reset(token)
+        DEADLINE.reset(token)
 
 
 _timings: ContextVar[list[float] | None] = ContextVar("store_timings", default=None)
@@ -115,59 +118,30 @@ def store_timing() -> Iterator[list[float]]:
         _timings.reset(token)
 
 
-def _within_budget(operation: str, method: Callable[..., Any], **params: Any) -> Any:
+def _timed(method: Callable[..., Any], **params: Any) -> Any:
     spent = _timings.get()
     if spent is None:
-        return _bounded(operation, method, **params)
+        return method(**params)
     start = time.perf_counter()
     try:
-        return _bounded(operation, method, **params)
+        return method(**params)
     finally:
         spent.append(time.perf_counter() - start)
-
-
-def _bounded(operation: str, method: Callable[..., Any], **params: Any) -> Any:
-    deadline = _deadline.get()
-    if deadline is None:
-        return method(**params)
-    remaining = deadline - time.monotonic()
-    if remaining <= 0:
-        raise StoreUnavailable(f"no time left in this request's budget to call {operation}")
-    with _pool_lock:
-        if not _pool:  # one pool per process, made on first use (no thread at import)
-            _pool.append(ThreadPoolExecutor(max_workers=32, thread_name_prefix="store-call"))
-    future = _pool[0].submit(method, **params)
-    try:
-        return future.result(timeout=remaining)
-    except FutureTimeout:
-        # The call goes on in its thread until the store answers or a read times out; this
-        # request does not wait for it.
-        raise StoreUnavailable(
-            f"the object store did not finish {operation} within the request's budget"
-        ) from None
 
 
 def call(store: Store, operation: str, **params: Any) -> Mapping[str, Any]:
     """``client.<operation>(Bucket=..., **params)``, with the store's failures mapped: 404 for
     what does not exist, 400 for parts the store refuses, 503 for a store that refuses or does
-    not answer (with the reason when it is our clock), 502 for an answer botocore cannot read."""
-    # botocore is already imported once a client exists; importing here keeps it off the
-    # module's import path (cold start).
-    from botocore.exceptions import BotoCoreError, ClientError
-
+    not answer (with the reason when it is our clock, or the request's budget), 502 for an
+    answer the client cannot read."""
+    deadline = DEADLINE.get()
+    if deadline is not None and deadline <= time.monotonic():
+        raise StoreUnavailable(f"no time left in this request's budget to call {operation}")
+    method = getattr(store.client(), operation)
     try:
-        client = store.client()
-        method = getattr(client, operation)
-    except BotoCoreError:
-        raise StoreUnavailable(f"the object store did not answer {operation}") from None
-    try:
-        return _within_budget(operation, method, Bucket=store.bucket, **params)
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        code = str(error.get("Code", ""))
-        metadata = exc.response.get("ResponseMetadata", {})
-        status = metadata.get("HTTPStatusCode")
-        skew = _clock_skew(code, metadata.get("HTTPHeaders", {}))
+        return _timed(method, Bucket=store.bucket, **params)
+    except S3Error as exc:
+        skew = _clock_skew(exc.code, exc.headers)
         if skew is not None:
             raise StoreRefused(
                 f"the object store refused {operation}: this coordinator's clock is {skew} "
@@ -175,20 +149,24 @@ def call(store: Store, operation: str, **params: Any) -> Mapping[str, Any]:
                 code="store_clock_skew",
             ) from None
         # A HEAD of a missing key is a 403 when the signer may not list the bucket.
-        hidden_missing = operation == "head_object" and status == 403
-        if code in _NOT_FOUND_CODES or status == 404 or hidden_missing:
+        hidden_missing = operation == "head_object" and exc.status == 403
+        if exc.code in _NOT_FOUND_CODES or exc.status == 404 or hidden_missing:
             message = _NOT_FOUND_MESSAGES.get(operation, "not found")
             raise NotFound(message, code="not_found") from None
-        if code in _CLIENT_CODES:
-            message = f"the store refused the parts ({code})"
+        if exc.code in _CLIENT_CODES:
+            message = f"the store refused the parts ({exc.code})"
             raise InvalidInput(message, code="invalid_parts") from None
-        message = f"the object store refused {operation} ({code or status})"
+        message = f"the object store refused {operation} ({exc.code or exc.status})"
         raise StoreRefused(message) from None
-    except BotoCoreError:
+    except BudgetExceeded:
+        raise StoreUnavailable(
+            f"the object store did not finish {operation} within the request's budget"
+        ) from None
+    except TransportError:
         raise StoreUnavailable(f"the object store did not answer {operation}") from None
-    except (ValueError, TypeError, KeyError, IndexError):
-        # botocore's parser raises these on answers it cannot read: a Content-Length or a
-        # Last-Modified that is not one, a truncated document.
+    except SigningError as exc:
+        raise StoreUnavailable(f"cannot sign {operation} for the object store: {exc}") from None
+    except BadAnswer:
         raise StoreBadAnswer(f"the object store's answer to {operation} is malformed") from None
 
 

@@ -16,11 +16,10 @@ installer's own files (``RECORD``, ``INSTALLER``...) and the venv's ``__pycache_
 
 * **No native code**: a ``.so``/``.pyd``/``.dylib`` in the package raises ``PackageError``, so one
   zip runs on arm64 and x86_64 alike.
-* **boto3 is bundled**, not taken from the Lambda runtime: the runtime's copy changes by region
-  and over time, and the coordinator needs botocore >= 1.36 for the ``when_required`` checksum
-  settings (R2 answers 501 to the CRC32 headers newer clients send by default). botocore's API
-  models are trimmed to the services the coordinator calls (``BOTOCORE_SERVICES``); a call to any
-  other service fails with ``UnknownServiceError``, and the package tests create each client.
+* **No boto3**: the coordinator's store and Secrets Manager calls are its own
+  (``coordinator.s3client``, ``coordinator.secrets``: the sigv4 signer over ``httppool``), so
+  neither boto3 nor botocore (nor their urllib3, s3transfer, jmespath, dateutil) is bundled, and
+  the runtime's own boto3 is never imported.
 * **Cached by input digest**: the digest covers every entry's name and bytes plus the builder's
   format version; when ``build/coordinator.zip`` and its sidecar ``.json`` already record that
   digest the zip is reused (hashing the inputs takes tens of milliseconds; compressing, about a
@@ -30,7 +29,7 @@ installer's own files (``RECORD``, ``INSTALLER``...) and the venv's ``__pycache_
 Run ``python -m infra.components.package`` to build it and print its size, file count and digests.
 
 References: https://docs.aws.amazon.com/lambda/latest/dg/python-package.html ,
-https://reproducible-builds.org/docs/archives/ , https://github.com/boto/botocore/pull/3277
+https://reproducible-builds.org/docs/archives/
 """
 
 from __future__ import annotations
@@ -57,7 +56,6 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 __all__ = [
-    "BOTOCORE_SERVICES",
     "DEFAULT_OUTPUT",
     "LAMBDA_PYTHON",
     "RUNTIME_REQUIREMENTS",
@@ -73,12 +71,10 @@ __all__ = [
 FORMAT_VERSION = "2"
 
 # The distributions the coordinator imports on Lambda; their own requirements follow.
-RUNTIME_REQUIREMENTS = ("PyJWT", "starlette", "mangum", "boto3")
+RUNTIME_REQUIREMENTS = ("PyJWT", "starlette", "mangum")
 # The Python the package targets (infra.components.coordinator_service.LAMBDA_RUNTIME); dependency
 # markers such as `python_version < "3.13"` are evaluated for it.
 LAMBDA_PYTHON = "3.13"
-# botocore API models kept: S3 (R2 and the mezzanine) and Secrets Manager (the secret bundle).
-BOTOCORE_SERVICES = ("s3", "secretsmanager")
 
 _NATIVE_SUFFIXES = (".so", ".pyd", ".dylib", ".dll")
 # Written by the installer, not the package: they differ between machines and pip versions.
@@ -181,11 +177,7 @@ def _keep(archive_name: str) -> bool:
     parts = PurePosixPath(archive_name).parts
     if "__pycache__" in parts or archive_name.endswith((".pyc", ".pyo")):
         return False
-    if parts[0].endswith(".dist-info") and parts[-1] in _INSTALLER_FILES:
-        return False
-    if parts[:2] == ("botocore", "data") and len(parts) > 3:
-        return parts[2] in BOTOCORE_SERVICES
-    return True
+    return not (parts[0].endswith(".dist-info") and parts[-1] in _INSTALLER_FILES)
 
 
 def _coordinator_files(root: Path) -> Iterator[tuple[str, Path]]:

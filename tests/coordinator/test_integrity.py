@@ -15,11 +15,12 @@ from typing import Any
 
 import httpx
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError  # the boto3 fixture that reads objects back
 
 from coordinator.broker import Broker
 from coordinator.errors import Conflict, NotFound, StoreBadAnswer, StoreIntegrity
 from coordinator.handles import UploadHandles
+from coordinator.s3client import S3Error
 from coordinator.sigv4 import Credentials
 from coordinator.store import Store
 from coordinator.tokens import JobScope
@@ -149,15 +150,8 @@ _DIGESTS = bytes.fromhex("a" * 32) + bytes.fromhex("b" * 32)
 WHOLE_ETAG = hashlib.md5(_DIGESTS, usedforsecurity=False).hexdigest() + "-2"
 
 
-def _client_error(code: str, status: int, operation: str) -> ClientError:
-    return ClientError(
-        {"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}},
-        operation,
-    )
-
-
 class ScriptedS3:
-    """The boto3 calls the broker makes, answered as the test says."""
+    """The store calls the broker makes (``S3Client``'s methods), answered as the test says."""
 
     def __init__(self, *, parts: Any = None, completed: bool = False, head: Any = None) -> None:
         default_parts = [
@@ -172,7 +166,7 @@ class ScriptedS3:
     def list_parts(self, **params: Any) -> dict[str, Any]:
         self.calls.append("list_parts")
         if self.completed:
-            raise _client_error("NoSuchUpload", 404, "ListParts")
+            raise S3Error(404, "NoSuchUpload", {})
         return {"UploadId": params["UploadId"], "IsTruncated": False, "Parts": self.parts}
 
     def complete_multipart_upload(self, **params: Any) -> dict[str, Any]:

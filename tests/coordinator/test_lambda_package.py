@@ -22,7 +22,6 @@ import pytest
 from coordinator.config import Settings
 from coordinator.embedded_store import EmbeddedStore
 from infra.components.package import (
-    BOTOCORE_SERVICES,
     LambdaPackage,
     build_package,
     lambda_python,
@@ -35,18 +34,14 @@ import json, sys
 from pathlib import Path, PurePosixPath
 
 root = Path(sys.argv[1]).resolve()
-import boto3, botocore, jwt, mangum, starlette
+import jwt, mangum, starlette
 from coordinator import lambda_handler
-for module in (boto3, botocore, jwt, mangum, starlette, lambda_handler):
+for module in (jwt, mangum, starlette, lambda_handler):
     assert Path(module.__file__).resolve().is_relative_to(root), module.__file__
 
-# The trimmed botocore still has every model the coordinator uses.
-from boto3.session import Session
-for service in sys.argv[2:]:
-    Session().client(service, region_name="us-gov-west-1",
-                     aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="example")
-
 answers = [lambda_handler.handler(event, None) for event in json.load(sys.stdin)]
+# The store calls were the coordinator's own: no boto3 is bundled, none was imported.
+assert not {"boto3", "botocore"} & set(sys.modules), sorted(sys.modules)
 json.dump(answers, sys.stdout)
 """
 
@@ -109,14 +104,14 @@ def test_pure_python_only_no_installer_files(built):
         names = archive.namelist()
     assert not [n for n in names if n.endswith((".so", ".pyd", ".dylib", ".dll"))]
     assert not [n for n in names if n.endswith(("/RECORD", "/INSTALLER", "/direct_url.json"))]
-    services = {
-        n.split("/")[2] for n in names if n.startswith("botocore/data/") and n.count("/") > 2
-    }
-    assert services == set(BOTOCORE_SERVICES)
     assert "coordinator/lambda_handler.py" in names
-    for top in ("boto3/", "botocore/", "jwt/", "mangum/", "starlette/", "anyio/", "urllib3/"):
+    for top in ("jwt/", "mangum/", "starlette/", "anyio/"):
         assert any(n.startswith(top) for n in names), top
-    assert any(d.startswith("botocore==1.4") for d in built[0].distributions)
+    # The store and Secrets Manager calls are the coordinator's own (coordinator/s3client.py).
+    assert not [
+        n for n in names if n.startswith(("boto3/", "botocore/", "urllib3/", "s3transfer/"))
+    ]
+    assert not [d for d in built[0].distributions if d.startswith(("boto3==", "botocore=="))]
 
 
 def test_the_worker_client_ships_without_its_dependencies(built):
@@ -188,7 +183,7 @@ def test_unpacked_zip_serves_function_url_events(
     mezzanine: tuple[str, bytes],
     tmp_path: Path,
 ):
-    """healthz, then a job: create (HEAD through the zip's boto3), inputs, outputs, upload."""
+    """healthz, then a job: create (HEAD through the zip's S3Client), inputs, outputs, upload."""
     env = {
         "PATH": os.environ.get("PATH", ""),
         "PYTHONPATH": str(unpacked),
@@ -197,7 +192,7 @@ def test_unpacked_zip_serves_function_url_events(
 
     def run(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         done = subprocess.run(
-            [sys.executable, "-S", "-c", _RUNNER, str(unpacked), *BOTOCORE_SERVICES],
+            [sys.executable, "-S", "-c", _RUNNER, str(unpacked)],
             input=json.dumps(events),
             capture_output=True,
             text=True,

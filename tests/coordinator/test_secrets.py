@@ -1,4 +1,6 @@
-"""The secret bundle: read from Secrets Manager (a stubbed client), laid over the environment."""
+"""The secret bundle: read from Secrets Manager (a loopback endpoint speaking its JSON 1.1
+protocol; each request's signature checked against botocore's signer), laid over the
+environment."""
 
 from __future__ import annotations
 
@@ -10,8 +12,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from boto3.session import Session
-from botocore.stub import Stubber
 
 from coordinator import lambda_handler
 from coordinator.config import ConfigError, load_settings
@@ -46,32 +46,88 @@ PLAIN_ENV = {
 }
 
 
+class FakeSecretsManager:
+    """GetSecretValue over real HTTP on loopback: each request is recorded, and answered with
+    the next scripted (status, JSON body)."""
+
+    def __init__(self) -> None:
+        self.answers: list[tuple[int, dict[str, Any]]] = []
+        self.requests: list[tuple[dict[str, str], bytes]] = []
+        owner = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                owner.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                status, answer = owner.answers.pop(0)
+                data = json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/x-amz-json-1.1")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def answer(self, secret: Any, *, version: str | None = VERSION_ID) -> None:
+        self.answers.append(
+            (200, {"ARN": ARN, "Name": "r2-video/coordinator", "SecretString": json.dumps(secret),
+                   **({"VersionId": version} if version else {})})
+        )  # fmt: skip
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 @pytest.fixture
-def client() -> Iterator[tuple[Any, Stubber]]:
-    real = Session().client(
+def fake() -> Iterator[FakeSecretsManager]:
+    running = FakeSecretsManager()
+    yield running
+    running.close()
+
+
+def _env(fake: FakeSecretsManager, **changes: str) -> dict[str, str]:
+    return {**PLAIN_ENV, "AWS_ENDPOINT_URL_SECRETS_MANAGER": fake.endpoint, **changes}
+
+
+def _botocore_authorization(headers: dict[str, str], body: bytes, endpoint: str) -> str:
+    """What botocore's SigV4Auth signs for the same request at the same instant."""
+    from datetime import datetime
+    from unittest import mock
+
+    import botocore.auth
+    import botocore.credentials
+    from botocore.awsrequest import AWSRequest
+
+    request = AWSRequest(
+        method="POST",
+        url=endpoint + "/",
+        data=body,
+        headers={"Content-Type": headers["content-type"], "X-Amz-Target": headers["x-amz-target"]},
+    )
+    signer = botocore.auth.SigV4Auth(
+        botocore.credentials.Credentials(
+            PLAIN_ENV["AWS_ACCESS_KEY_ID"], PLAIN_ENV["AWS_SECRET_ACCESS_KEY"],
+            PLAIN_ENV["AWS_SESSION_TOKEN"],
+        ),
         "secretsmanager",
-        region_name="us-gov-west-1",
-        aws_access_key_id="AKIDEXAMPLE",
-        aws_secret_access_key="example",
-    )
-    with Stubber(real) as stubber:
-        yield real, stubber
-        stubber.assert_no_pending_responses()
+        "us-gov-west-1",
+    )  # fmt: skip
+    when = datetime.strptime(headers["x-amz-date"], "%Y%m%dT%H%M%SZ")
+    with mock.patch("botocore.auth.get_current_datetime", return_value=when):
+        signer.add_auth(request)
+    return request.headers["Authorization"]
 
 
-def _answer(stubber: Stubber, secret: Any, *, version: str | None = VERSION_ID) -> None:
-    expected = {"SecretId": ARN, **({"VersionId": version} if version else {})}
-    stubber.add_response(
-        "get_secret_value",
-        {"ARN": ARN, "Name": "r2-video/coordinator", "SecretString": json.dumps(secret)},
-        expected,
-    )
-
-
-def test_secret_values_become_the_settings(client):
-    real, stubber = client
-    _answer(stubber, BUNDLE)
-    env = overlay_secrets(PLAIN_ENV, client=real)
+def test_secret_values_become_the_settings(fake: FakeSecretsManager) -> None:
+    fake.answer(BUNDLE)
+    env = overlay_secrets(_env(fake))
     settings = load_settings(env)
     assert settings.admin_key == ADMIN_KEY
     assert dict(settings.token_keys) == {"k1": TOKEN_KEY}
@@ -83,39 +139,75 @@ def test_secret_values_become_the_settings(client):
     assert settings.mezzanine.region == "us-gov-west-1"
 
 
-def test_the_deployed_version_is_read_when_named(client):
-    real, stubber = client
-    _answer(stubber, BUNDLE, version=None)
-    env = {k: v for k, v in PLAIN_ENV.items() if k != "COORDINATOR_SECRET_VERSION"}
-    assert overlay_secrets(env, client=real)["COORDINATOR_ADMIN_KEY"] == ADMIN_KEY
+def test_the_request_is_get_secret_value_signed_as_botocore_signs_it(
+    fake: FakeSecretsManager,
+) -> None:
+    """JSON 1.1: POST /, X-Amz-Target, the request as JSON, signed for secretsmanager in the
+    secret's region with the role's session token (botocore's SigV4Auth is the oracle)."""
+    fake.answer(BUNDLE)
+    overlay_secrets(_env(fake))
+    ((headers, body),) = fake.requests
+    assert headers["x-amz-target"] == "secretsmanager.GetSecretValue"
+    assert headers["content-type"] == "application/x-amz-json-1.1"
+    assert json.loads(body) == {"SecretId": ARN, "VersionId": VERSION_ID}
+    assert headers["x-amz-security-token"] == PLAIN_ENV["AWS_SESSION_TOKEN"]
+    assert "/us-gov-west-1/secretsmanager/aws4_request" in headers["authorization"]
+    assert headers["authorization"] == _botocore_authorization(headers, body, fake.endpoint)
 
 
-def test_secret_values_win_over_the_environment(client):
-    real, stubber = client
-    _answer(stubber, BUNDLE)
-    env = overlay_secrets({**PLAIN_ENV, "COORDINATOR_ADMIN_KEY": "stale" * 10}, client=real)
+def test_the_deployed_version_is_read_when_named(fake: FakeSecretsManager) -> None:
+    fake.answer(BUNDLE, version=None)
+    env = {k: v for k, v in _env(fake).items() if k != "COORDINATOR_SECRET_VERSION"}
+    assert overlay_secrets(env)["COORDINATOR_ADMIN_KEY"] == ADMIN_KEY
+    assert json.loads(fake.requests[0][1]) == {"SecretId": ARN}
+
+
+def test_secret_values_win_over_the_environment(fake: FakeSecretsManager) -> None:
+    fake.answer(BUNDLE)
+    env = overlay_secrets(_env(fake, COORDINATOR_ADMIN_KEY="stale" * 10))
     assert env["COORDINATOR_ADMIN_KEY"] == ADMIN_KEY
+
+
+def test_the_endpoint_is_the_partitions_and_fips_when_asked() -> None:
+    from coordinator.secrets import _endpoint
+
+    assert _endpoint("us-gov-west-1", {}) == "https://secretsmanager.us-gov-west-1.amazonaws.com"
+    assert _endpoint("cn-north-1", {}) == "https://secretsmanager.cn-north-1.amazonaws.com.cn"
+    assert _endpoint("eusc-de-east-1", {}) == "https://secretsmanager.eusc-de-east-1.amazonaws.eu"
+    assert _endpoint("us-gov-west-1", {"AWS_USE_FIPS_ENDPOINT": "true"}) == (
+        "https://secretsmanager-fips.us-gov-west-1.amazonaws.com"
+    )
 
 
 def test_no_arn_leaves_the_environment_alone():
     assert overlay_secrets({"A": "b", "COORDINATOR_SECRET_ARN": ""}) == {"A": "b"}
 
 
-def test_access_denied_names_the_secret_and_the_code_only(client):
-    real, stubber = client
-    stubber.add_client_error(
-        "get_secret_value",
-        service_error_code="AccessDeniedException",
-        service_message=f"not allowed to read {ADMIN_KEY}",
-        http_status_code=400,
+def test_access_denied_names_the_secret_and_the_code_only(fake: FakeSecretsManager) -> None:
+    fake.answers.append(
+        (400, {"__type": "AccessDeniedException", "Message": f"not allowed to read {ADMIN_KEY}"})
     )
     with pytest.raises(SecretsError) as caught:
-        overlay_secrets(PLAIN_ENV, client=real)
+        overlay_secrets(_env(fake))
     message = str(caught.value)
     assert "COORDINATOR_SECRET_ARN" in message and ARN in message
     assert "AccessDeniedException" in message
     assert ADMIN_KEY not in message
     assert isinstance(caught.value, ConfigError)
+    assert len(fake.requests) == 1  # a refusal is not retried
+
+
+def test_throttling_is_retried_and_then_read(fake: FakeSecretsManager) -> None:
+    fake.answers.append((400, {"__type": "com.amazonaws#ThrottlingException", "Message": "x"}))
+    fake.answer(BUNDLE)
+    assert overlay_secrets(_env(fake))["COORDINATOR_ADMIN_KEY"] == ADMIN_KEY
+    assert len(fake.requests) == 2
+
+
+def test_a_missing_secret_string_is_refused(fake: FakeSecretsManager) -> None:
+    fake.answers.append((200, {"ARN": ARN, "SecretBinary": "AAEC"}))
+    with pytest.raises(SecretsError, match="no SecretString"):
+        overlay_secrets(_env(fake))
 
 
 @pytest.mark.parametrize(
@@ -168,7 +260,7 @@ def test_lambda_refuses_to_serve_when_the_secret_cannot_be_read(monkeypatch, cap
     assert answer["statusCode"] == 503
     assert json.loads(answer["body"])["error"]["code"] == "not_configured"
     logged = caplog.text
-    assert "refusing to serve" in logged and ARN in logged and "NoCredentialsError" in logged
+    assert "refusing to serve" in logged and ARN in logged and "no AWS credentials" in logged
     assert ADMIN_KEY not in logged and ADMIN_KEY not in answer["body"]
 
 
@@ -212,7 +304,9 @@ def test_no_log_level_prints_the_secret_bundle(monkeypatch, caplog):
     try:
         with caplog.at_level(logging.DEBUG):
             logging.getLogger("botocore").setLevel(logging.DEBUG)
-            merged = overlay_secrets(PLAIN_ENV)
+            merged = overlay_secrets(
+                {**PLAIN_ENV, "AWS_ENDPOINT_URL_SECRETS_MANAGER": fake.endpoint}
+            )
             # Logging works again afterwards: the quiet spell covered the fetch only.
             logging.getLogger("botocore.test").debug("after the fetch")
     finally:

@@ -509,3 +509,137 @@ def test_check_target_refuses_what_presign_url_would_refuse() -> None:
         with pytest.raises(ValueError) as also:
             presign_url("GET", **{**BASE, **changes})
         assert str(also.value) == message
+
+
+# --- header signing (sign_headers): AWS's suite, then botocore's S3 signer -----------------------
+
+SUITE_CREDENTIALS = Credentials("AKIDEXAMPLE", SUITE_SECRET)
+SUITE_NOW = datetime(2015, 8, 30, 12, 36, tzinfo=UTC)
+# The suite's session token (post-sts-token/post-sts-header-before).
+SUITE_TOKEN = (
+    "AQoDYXdzEPT//////////wEXAMPLEtc764bNrC9SAPBSM22wDOk4x4HIZ8j4FZTwdQWLWsKWHGBuFqwAeMicRXmxf"
+    "pSPfIeoIYRqTflfKD8YUuwthAx7mSEI/qkPpKPi/kMcGdQrmGdeehM4IC1NtBmUpp2wUE8phUZampKsburEDy0KPky"
+    "QDYwT7WZ0wq5VSXDvp75YU9HFvlRd8Tx6q6fE8YQcHNVXAkiY9q6d+xo0rKwT38xVqr7ZD0u0iPPkUL64lIZbqBA"
+    "z+scqKmlzm8FDrypNC9Yjc8fPOLn9FX9KSYvKTr4rvx3iSIlTJabIQwj2ICCR/oLxBA=="
+)
+SUITE_HEADER_CASES = {
+    "get-vanilla": (
+        "GET", "", {}, None, b"", "host;x-amz-date",
+        "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31",
+    ),
+    "post-vanilla": (
+        "POST", "", {}, None, b"", "host;x-amz-date",
+        "5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b",
+    ),
+    "get-vanilla-query-order-key-case": (
+        "GET", "Param1=value1&Param2=value2", {}, None, b"", "host;x-amz-date",
+        "b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500",
+    ),
+    "post-header-value-case": (
+        "POST", "", {"My-Header1": "VALUE1"}, None, b"", "host;my-header1;x-amz-date",
+        "cdbc9802e29d2942e5e10b5bccfdd67c5f22c7c4e8ae67b53629efa58b974b7d",
+    ),
+    "post-sts-header-before": (
+        "POST", "", {}, SUITE_TOKEN, b"", "host;x-amz-date;x-amz-security-token",
+        "85d96828115b5dc0cfc3bd16ad9e210dd772bbebba041836c64533a82be05ead",
+    ),
+    "post-x-www-form-urlencoded": (
+        "POST", "", {"Content-Type": "application/x-www-form-urlencoded"}, None,
+        b"Param1=value1", "content-type;host;x-amz-date",
+        "ff11897932ad3f4e8b18135d722051e5ac45fc38421b1da7b9d196a0fe09473a",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("method", "query", "headers", "token", "body", "names", "expected"),
+    SUITE_HEADER_CASES.values(),
+    ids=SUITE_HEADER_CASES.keys(),
+)
+def test_aws_suite_header_signing(
+    method: str,
+    query: str,
+    headers: dict[str, str],
+    token: str | None,
+    body: bytes,
+    names: str,
+    expected: str,
+) -> None:
+    import hashlib
+
+    credentials = Credentials("AKIDEXAMPLE", SUITE_SECRET, session_token=token)
+    signed = sigv4.sign_headers(
+        method,
+        host="example.amazonaws.com",
+        path="/",
+        query=query,
+        headers=headers,
+        payload_hash=hashlib.sha256(body).hexdigest(),
+        credentials=credentials,
+        region="us-east-1",
+        service="service",
+        now=SUITE_NOW,
+    )
+    assert signed["Authorization"] == (
+        "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
+        f"SignedHeaders={names}, Signature={expected}"
+    )
+    assert signed["X-Amz-Date"] == SUITE_DATE and signed["Host"] == "example.amazonaws.com"
+    assert signed.get("X-Amz-Security-Token") == token
+    assert headers.items() <= signed.items()  # the caller's headers, unchanged
+
+
+def test_header_signing_matches_botocores_s3_signer() -> None:
+    """CreateMultipartUpload as S3SigV4Auth signs it: a key that needs encoding, the
+    valueless ``uploads`` subresource, a Content-Type, a session token."""
+    from unittest import mock
+
+    import botocore.auth
+    import botocore.credentials
+    from botocore.awsrequest import AWSRequest
+
+    credentials = Credentials("AKIDEXAMPLE", SUITE_SECRET, session_token="tok/en+=")
+    key_path = "/bkt/" + uri_encode("jobs/a b/ü+x.mp4", "/~")
+    request = AWSRequest(
+        method="POST",
+        url=f"http://127.0.0.1:9000{key_path}?uploads",
+        headers={"Content-Type": "video/mp4"},
+        data=b"",
+    )
+    theirs = botocore.auth.S3SigV4Auth(
+        botocore.credentials.Credentials("AKIDEXAMPLE", SUITE_SECRET, "tok/en+="), "s3", "auto"
+    )
+    with mock.patch(
+        "botocore.auth.get_current_datetime", return_value=SUITE_NOW.replace(tzinfo=None)
+    ):
+        theirs.add_auth(request)
+    ours = sigv4.sign_headers(
+        "POST",
+        host="127.0.0.1:9000",
+        path=key_path,
+        query=canonical_query_string([("uploads", "")]),
+        headers={
+            "Content-Type": "video/mp4",
+            "x-amz-content-sha256": request.headers["X-Amz-Content-SHA256"],
+        },
+        payload_hash=request.headers["X-Amz-Content-SHA256"],
+        credentials=credentials,
+        region="auto",
+        service="s3",
+        now=SUITE_NOW,
+    )
+    assert ours["Authorization"] == request.headers["Authorization"]
+
+
+def test_header_signing_refuses_expired_credentials_and_header_breaks() -> None:
+    expired = Credentials("AKIDEXAMPLE", SUITE_SECRET, expires_at=SUITE_NOW)
+    common: dict[str, Any] = {
+        "host": "example.amazonaws.com", "path": "/", "query": "", "payload_hash": EMPTY_SHA256,
+        "region": "us-east-1", "service": "service", "now": SUITE_NOW,
+    }  # fmt: skip
+    with pytest.raises(ValueError, match="expired at 2015-08-30T12:36:00"):
+        sigv4.sign_headers("GET", headers={}, credentials=expired, **common)
+    with pytest.raises(ValueError, match="printable ASCII"):
+        sigv4.sign_headers(
+            "GET", headers={"X-A": "1\r\nX-B: 2"}, credentials=SUITE_CREDENTIALS, **common
+        )
