@@ -13,10 +13,6 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-import anyio
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response
-
 from .errors import (
     Conflict,
     CoordinatorError,
@@ -31,6 +27,7 @@ from .errors import (
     Unauthenticated,
     UnsupportedMediaType,
 )
+from .messages import Request, Response
 
 __all__ = [
     "ALWAYS_HEADERS",
@@ -38,6 +35,7 @@ __all__ = [
     "MAX_BODY_BYTES",
     "SERVER_LIMITS",
     "bearer_token",
+    "check_framing",
     "coordinator_error_response",
     "error_response",
     "json_response",
@@ -85,16 +83,17 @@ def status_of(error: CoordinatorError) -> int:
     return 500
 
 
+_JSON_HEADERS = {"Content-Type": "application/json", **ALWAYS_HEADERS}
+
+
 def json_response(
     data: Any, *, status: int = 200, headers: Mapping[str, str] | None = None
 ) -> Response:
-    body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    return Response(
-        body,
-        status_code=status,
-        media_type="application/json",
-        headers={**ALWAYS_HEADERS, **(headers or {})},
-    )
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    # backslashreplace: a lone surrogate (a path from a Lambda event may carry one) is written
+    # as its JSON escape, "\udcff", instead of failing the answer.
+    body = text.encode("utf-8", "backslashreplace")
+    return Response(status, {**_JSON_HEADERS, **headers} if headers else _JSON_HEADERS, body)
 
 
 def error_response(
@@ -132,22 +131,10 @@ def bearer_token(request: Request) -> str:
     return token
 
 
-async def read_json_object(
-    request: Request, *, limit: int = MAX_BODY_BYTES, allow_empty: bool = False
-) -> dict[str, Any]:
-    """The request's JSON object body, read at most ``limit`` bytes far.
-
-    Content-Length is checked first (cheap refusal) but not trusted: the stream is counted
-    as it arrives, so a chunked or lying body stops at the limit too.
-    """
-    if request.scope.get("query_string"):
-        # A route with a JSON body takes all its input there: a query parameter is refused,
-        # not ignored (a client that put expires_in in the query must hear that it did not).
-        raise InvalidInput(
-            "this route takes no query parameters; send them in the JSON body",
-            code="invalid_query",
-        )
-    declared = request.headers.get("content-length")
+def check_framing(headers: Mapping[str, str], *, limit: int = MAX_BODY_BYTES) -> None:
+    """Refuse a body by its framing headers alone, before a byte of it is read: a declared
+    Content-Length that is not a number or is over ``limit``, or both framings at once."""
+    declared = headers.get("content-length")
     if declared is not None:
         # ASCII digits only: "²" (latin-1 0xB2) passes str.isdigit() and then breaks int().
         if not declared.isascii() or not declared.isdigit():
@@ -155,27 +142,34 @@ async def read_json_object(
         # Length first: int() refuses more than 4,300 digits (and would be slow before that).
         if len(declared.lstrip("0")) > len(str(limit)) or int(declared) > limit:
             raise PayloadTooLarge(f"request body is larger than {limit} bytes")
-    if "transfer-encoding" in request.headers and declared is not None:
-        # RFC 9112 6.1: both framings at once is how requests are smuggled past proxies.
+        if "transfer-encoding" in headers:
+            # RFC 9112 6.1: both framings at once is how requests are smuggled past proxies.
+            raise InvalidInput(
+                "send Content-Length or Transfer-Encoding, not both", code="invalid_body"
+            )
+
+
+def read_json_object(
+    request: Request, *, limit: int = MAX_BODY_BYTES, allow_empty: bool = False
+) -> dict[str, Any]:
+    """The request's JSON object body, at most ``limit`` bytes.
+
+    Content-Length is checked first (cheap refusal) but not trusted: the body's own length is
+    what counts (the serve adapter counts it as it arrives and stops at the limit).
+    """
+    if request.query:
+        # A route with a JSON body takes all its input there: a query parameter is refused,
+        # not ignored (a client that put expires_in in the query must hear that it did not).
         raise InvalidInput(
-            "send Content-Length or Transfer-Encoding, not both", code="invalid_body"
+            "this route takes no query parameters; send them in the JSON body",
+            code="invalid_query",
         )
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        # A body that trickles in (or a chunked one that never ends) holds the request for
-        # BODY_SECONDS at most: uvicorn has no such limit of its own.
-        with anyio.fail_after(BODY_SECONDS):
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > limit:
-                    raise PayloadTooLarge(f"request body is larger than {limit} bytes")
-                chunks.append(chunk)
-    except ClientDisconnect:
-        raise InvalidInput("client went away mid-body", code="invalid_body") from None
-    except TimeoutError:
-        raise RequestTimeout(f"the request body did not arrive within {BODY_SECONDS} s") from None
-    body = b"".join(chunks)
+    check_framing(request.headers, limit=limit)
+    if request.body_problem is not None:
+        raise request.body_problem
+    body = request.body
+    if len(body) > limit:
+        raise PayloadTooLarge(f"request body is larger than {limit} bytes")
     if not body:
         if allow_empty:
             return {}
