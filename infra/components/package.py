@@ -73,8 +73,10 @@ DEFAULT_OUTPUT = PROJECT_ROOT / "build" / "coordinator.zip"
 # Bump when the archive layout changes, so cached zips of the old layout are rebuilt.
 FORMAT_VERSION = "2"
 
-# The distributions the coordinator imports on Lambda; their own requirements follow.
-RUNTIME_REQUIREMENTS = ("PyJWT", "starlette", "mangum", "boto3")
+# The distributions the coordinator imports on Lambda; their own requirements follow. No web
+# framework: the Lambda adapter hands the event to the core (coordinator/core.py) itself;
+# Starlette (and anyio under it) is for `serve` only.
+RUNTIME_REQUIREMENTS = ("PyJWT", "boto3")
 # The Python the package targets (infra.components.coordinator_service.LAMBDA_RUNTIME); dependency
 # markers such as `python_version < "3.13"` are evaluated for it.
 LAMBDA_PYTHON = "3.13"
