@@ -60,6 +60,9 @@ def access_line(
     return line
 
 
+_ENCODE = json.JSONEncoder(separators=(",", ":")).encode  # built once, not per line
+
+
 def log_access(line: Mapping[str, object]) -> None:
     if _log.isEnabledFor(logging.INFO):
-        _log.info("%s", json.dumps(line, separators=(",", ":")))
+        _log.info("%s", _ENCODE(line))

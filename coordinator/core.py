@@ -111,7 +111,7 @@ class Core:
                 405,
                 "method_not_allowed",
                 "Method Not Allowed",
-                headers={"Allow": found.route.allow},
+                headers={"allow": found.route.allow},
             )
         try:
             return handler(request, found.params)

@@ -70,8 +70,10 @@ _STATUS: tuple[tuple[type[CoordinatorError], int], ...] = (
     (StoreBadAnswer, 502),
     (StoreUnavailable, 503),
 )
-# Every answer: never cached (URLs and tokens), never sniffed into another type.
-ALWAYS_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+# Every answer: never cached (URLs and tokens), never sniffed into another type. Header names
+# are written lower-case, as HTTP/2 sends them (RFC 9113 8.2.1), Starlette writes them and
+# Lambda's answer carries them: no adapter has to rewrite them.
+ALWAYS_HEADERS = {"cache-control": "no-store", "x-content-type-options": "nosniff"}
 # An error message quotes at most this much: a 60,000-character field must not come back.
 MAX_MESSAGE_CHARS = 300
 
@@ -83,13 +85,16 @@ def status_of(error: CoordinatorError) -> int:
     return 500
 
 
-_JSON_HEADERS = {"Content-Type": "application/json", **ALWAYS_HEADERS}
+_JSON_HEADERS = {"content-type": "application/json", **ALWAYS_HEADERS}
+# Built once: json.dumps and json.loads build a new encoder or decoder on every call that
+# passes an option.
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def json_response(
     data: Any, *, status: int = 200, headers: Mapping[str, str] | None = None
 ) -> Response:
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    text = _ENCODE(data)
     # backslashreplace: a lone surrogate (a path from a Lambda event may carry one) is written
     # as its JSON escape, "\udcff", instead of failing the answer.
     body = text.encode("utf-8", "backslashreplace")
@@ -110,12 +115,12 @@ def coordinator_error_response(error: CoordinatorError, *, realm: str) -> Respon
     status = status_of(error)
     headers: dict[str, str] = {}
     if status == 401:
-        headers["WWW-Authenticate"] = f'Bearer realm="{realm}", error="invalid_token"'
+        headers["www-authenticate"] = f'Bearer realm="{realm}", error="invalid_token"'
     elif status == 503:
-        headers["Retry-After"] = RETRY_AFTER_SECONDS
+        headers["retry-after"] = RETRY_AFTER_SECONDS
     if status == 408 or error.code == "invalid_body":
         # The rest of the connection's bytes cannot be trusted to start a new request.
-        headers["Connection"] = "close"
+        headers["connection"] = "close"
     return error_response(status, error.code, error.message, headers=headers)
 
 
@@ -176,7 +181,7 @@ def read_json_object(
         raise InvalidInput("a JSON object body is required", code="invalid_body")
     _require_json_media_type(request.headers.get("content-type"))
     try:
-        data = json.loads(body.decode("utf-8"), parse_constant=_refuse_constant)
+        data = _DECODE(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         # RecursionError: 64 KiB of '[' nests deeper than the decoder's recursion limit.
         raise InvalidInput("body is not valid UTF-8 JSON", code="invalid_body") from None
@@ -187,6 +192,9 @@ def read_json_object(
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+_DECODE = json.JSONDecoder(parse_constant=_refuse_constant).decode
 
 
 def _require_json_media_type(content_type: str | None) -> None:

@@ -36,10 +36,9 @@ from .messages import Request, Response
 __all__ = ["event_problem", "event_request", "handler", "handler_for", "lambda_response"]
 
 _log = logging.getLogger(__name__)
-_ALWAYS = {name.lower(): value for name, value in ALWAYS_HEADERS.items()}
 _NOT_CONFIGURED = {
     "statusCode": 503,
-    "headers": {"content-type": "application/json", **_ALWAYS, "retry-after": "30"},
+    "headers": {"content-type": "application/json", **ALWAYS_HEADERS, "retry-after": "30"},
     "body": json.dumps(
         {
             "error": {
@@ -60,7 +59,7 @@ def _adapter() -> Core:
 def _answer(status: int, code: str, message: str) -> dict[str, Any]:
     return {
         "statusCode": status,
-        "headers": {"content-type": "application/json", **_ALWAYS},
+        "headers": {"content-type": "application/json", **ALWAYS_HEADERS},
         "body": json.dumps({"error": {"code": code, "message": message}}),
         "isBase64Encoded": False,
     }
@@ -142,7 +141,7 @@ def event_request(event: dict[str, Any]) -> Request:
 def lambda_response(response: Response, *, head: bool = False) -> dict[str, Any]:
     """The core's answer as Lambda returns it: header names lower-cased, Content-Length stated,
     the body as text (the core answers only JSON, which is UTF-8), none for a HEAD."""
-    headers = {name.lower(): value for name, value in response.headers.items()}
+    headers = dict(response.headers)  # the core writes names lower-case
     if response.status != 204:
         headers["content-length"] = str(len(response.body))
     return {
