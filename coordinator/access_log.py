@@ -1,12 +1,12 @@
 """One structured JSON line per request, for the pager: route, status, job, latency, store time.
 
-An ASGI wrapper around the app (plain ASGI, like Starlette's own middleware), logging to
-``coordinator.access`` at INFO. What a line holds is fixed here, field by field: the route's
-template (``/v1/jobs/{job_id}/outputs``, never the path as sent, which may carry an upload
-handle or a key), the method, the status, the job id (a random id, no secret), the time the
-request took and the part of it spent in store calls, and Lambda's request id when there is
-one. Never a header, a query string, a body, a token, a key or a URL: nothing that could carry
-a credential or a signature reaches the line.
+Written by the core (``coordinator/core.py``) for every request it answers, whichever adapter
+brought it, to ``coordinator.access`` at INFO. What a line holds is fixed here, field by field:
+the route's template (``/v1/jobs/{job_id}/outputs``, never the path as sent, which may carry
+an upload handle or a key), the method, the status, the job id (a random id, no secret), the
+time the request took and the part of it spent in store calls, and Lambda's request id when
+there is one. Never a header, a query string, a body, a token, a key or a URL: nothing that
+could carry a credential or a signature reaches the line.
 
 Example::
 
@@ -22,75 +22,47 @@ from __future__ import annotations
 
 import json
 import logging
-import time
-from collections.abc import MutableMapping
-from typing import Any
+from collections.abc import Mapping
 
-from .store import store_timing
-
-__all__ = ["LOGGER_NAME", "AccessLog"]
+__all__ = ["LOGGER_NAME", "access_line", "log_access"]
 
 LOGGER_NAME = "coordinator.access"
 _log = logging.getLogger(LOGGER_NAME)
 _log.setLevel(logging.INFO)  # explicit: a root logger at WARNING (Lambda's) must not hide it
-
-Scope = MutableMapping[str, Any]
-
-
-class AccessLog:
-    """Wraps an ASGI app; logs one line per HTTP request once its answer is sent."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status, logged = 0, False
-
-        def log(final_status: int, store: list[float]) -> None:
-            nonlocal logged
-            logged = True
-            line = _line(scope, final_status, time.perf_counter() - start, store)
-            _log.info("%s", json.dumps(line, separators=(",", ":")))
-
-        with store_timing() as store:
-
-            async def send_logged(message: dict[str, Any]) -> None:
-                nonlocal status
-                if message["type"] == "http.response.start":
-                    status = int(message["status"])
-                elif message["type"] == "http.response.body" and not message.get("more_body"):
-                    # Logged before the last byte goes out: once a client has its answer, the
-                    # line is written (tests, and a log shipper, can rely on the order).
-                    log(status, store)
-                await send(message)
-
-            try:
-                await self.app(scope, receive, send_logged)
-            finally:
-                if not logged:  # no answer was sent: the app raised, or the client left
-                    log(status or 500, store)
+NO_ROUTE = "(no route)"
 
 
-def _line(scope: Scope, status: int, seconds: float, store: list[float]) -> dict[str, Any]:
-    route = scope.get("route")
-    line: dict[str, Any] = {
+def access_line(
+    *,
+    route: str | None,
+    method: str,
+    status: int,
+    params: Mapping[str, str],
+    seconds: float,
+    store: list[float],
+    request_id: str | None = None,
+) -> dict[str, object]:
+    """The line's fields, in order; ``route`` is the template that matched (None: none did)."""
+    line: dict[str, object] = {
         # The template of the route that matched; an unmatched path is not repeated back.
-        "route": getattr(route, "path", None) or "(no route)",
-        "method": scope.get("method", ""),
+        "route": route or NO_ROUTE,
+        "method": method,
         "status": status,
     }
-    job_id = scope.get("path_params", {}).get("job_id")
+    job_id = params.get("job_id")
     if isinstance(job_id, str) and len(job_id) <= 64:
         line["job_id"] = job_id
     line["ms"] = round(seconds * 1000, 1)
     line["store_ms"] = round(sum(store) * 1000, 1)
     line["store_calls"] = len(store)
-    context = scope.get("aws.context")  # set by Mangum on Lambda
-    request_id = getattr(context, "aws_request_id", None)
     if isinstance(request_id, str):
         line["request_id"] = request_id
     return line
+
+
+_ENCODE = json.JSONEncoder(separators=(",", ":")).encode  # built once, not per line
+
+
+def log_access(line: Mapping[str, object]) -> None:
+    if _log.isEnabledFor(logging.INFO):
+        _log.info("%s", _ENCODE(line))

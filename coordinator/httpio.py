@@ -13,10 +13,6 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-import anyio
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response
-
 from .errors import (
     Conflict,
     CoordinatorError,
@@ -31,6 +27,7 @@ from .errors import (
     Unauthenticated,
     UnsupportedMediaType,
 )
+from .messages import Request, Response
 
 __all__ = [
     "ALWAYS_HEADERS",
@@ -38,6 +35,7 @@ __all__ = [
     "MAX_BODY_BYTES",
     "SERVER_LIMITS",
     "bearer_token",
+    "check_framing",
     "coordinator_error_response",
     "error_response",
     "json_response",
@@ -72,8 +70,10 @@ _STATUS: tuple[tuple[type[CoordinatorError], int], ...] = (
     (StoreBadAnswer, 502),
     (StoreUnavailable, 503),
 )
-# Every answer: never cached (URLs and tokens), never sniffed into another type.
-ALWAYS_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+# Every answer: never cached (URLs and tokens), never sniffed into another type. Header names
+# are written lower-case, as HTTP/2 sends them (RFC 9113 8.2.1), Starlette writes them and
+# Lambda's answer carries them: no adapter has to rewrite them.
+ALWAYS_HEADERS = {"cache-control": "no-store", "x-content-type-options": "nosniff"}
 # An error message quotes at most this much: a 60,000-character field must not come back.
 MAX_MESSAGE_CHARS = 300
 
@@ -85,16 +85,20 @@ def status_of(error: CoordinatorError) -> int:
     return 500
 
 
+_JSON_HEADERS = {"content-type": "application/json", **ALWAYS_HEADERS}
+# Built once: json.dumps and json.loads build a new encoder or decoder on every call that
+# passes an option.
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 def json_response(
     data: Any, *, status: int = 200, headers: Mapping[str, str] | None = None
 ) -> Response:
-    body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    return Response(
-        body,
-        status_code=status,
-        media_type="application/json",
-        headers={**ALWAYS_HEADERS, **(headers or {})},
-    )
+    text = _ENCODE(data)
+    # backslashreplace: a lone surrogate (a path from a Lambda event may carry one) is written
+    # as its JSON escape, "\udcff", instead of failing the answer.
+    body = text.encode("utf-8", "backslashreplace")
+    return Response(status, {**_JSON_HEADERS, **headers} if headers else _JSON_HEADERS, body)
 
 
 def error_response(
@@ -111,12 +115,12 @@ def coordinator_error_response(error: CoordinatorError, *, realm: str) -> Respon
     status = status_of(error)
     headers: dict[str, str] = {}
     if status == 401:
-        headers["WWW-Authenticate"] = f'Bearer realm="{realm}", error="invalid_token"'
+        headers["www-authenticate"] = f'Bearer realm="{realm}", error="invalid_token"'
     elif status == 503:
-        headers["Retry-After"] = RETRY_AFTER_SECONDS
+        headers["retry-after"] = RETRY_AFTER_SECONDS
     if status == 408 or error.code == "invalid_body":
         # The rest of the connection's bytes cannot be trusted to start a new request.
-        headers["Connection"] = "close"
+        headers["connection"] = "close"
     return error_response(status, error.code, error.message, headers=headers)
 
 
@@ -132,22 +136,10 @@ def bearer_token(request: Request) -> str:
     return token
 
 
-async def read_json_object(
-    request: Request, *, limit: int = MAX_BODY_BYTES, allow_empty: bool = False
-) -> dict[str, Any]:
-    """The request's JSON object body, read at most ``limit`` bytes far.
-
-    Content-Length is checked first (cheap refusal) but not trusted: the stream is counted
-    as it arrives, so a chunked or lying body stops at the limit too.
-    """
-    if request.scope.get("query_string"):
-        # A route with a JSON body takes all its input there: a query parameter is refused,
-        # not ignored (a client that put expires_in in the query must hear that it did not).
-        raise InvalidInput(
-            "this route takes no query parameters; send them in the JSON body",
-            code="invalid_query",
-        )
-    declared = request.headers.get("content-length")
+def check_framing(headers: Mapping[str, str], *, limit: int = MAX_BODY_BYTES) -> None:
+    """Refuse a body by its framing headers alone, before a byte of it is read: a declared
+    Content-Length that is not a number or is over ``limit``, or both framings at once."""
+    declared = headers.get("content-length")
     if declared is not None:
         # ASCII digits only: "²" (latin-1 0xB2) passes str.isdigit() and then breaks int().
         if not declared.isascii() or not declared.isdigit():
@@ -155,34 +147,41 @@ async def read_json_object(
         # Length first: int() refuses more than 4,300 digits (and would be slow before that).
         if len(declared.lstrip("0")) > len(str(limit)) or int(declared) > limit:
             raise PayloadTooLarge(f"request body is larger than {limit} bytes")
-    if "transfer-encoding" in request.headers and declared is not None:
-        # RFC 9112 6.1: both framings at once is how requests are smuggled past proxies.
+        if "transfer-encoding" in headers:
+            # RFC 9112 6.1: both framings at once is how requests are smuggled past proxies.
+            raise InvalidInput(
+                "send Content-Length or Transfer-Encoding, not both", code="invalid_body"
+            )
+
+
+def read_json_object(
+    request: Request, *, limit: int = MAX_BODY_BYTES, allow_empty: bool = False
+) -> dict[str, Any]:
+    """The request's JSON object body, at most ``limit`` bytes.
+
+    Content-Length is checked first (cheap refusal) but not trusted: the body's own length is
+    what counts (the serve adapter counts it as it arrives and stops at the limit).
+    """
+    if request.query:
+        # A route with a JSON body takes all its input there: a query parameter is refused,
+        # not ignored (a client that put expires_in in the query must hear that it did not).
         raise InvalidInput(
-            "send Content-Length or Transfer-Encoding, not both", code="invalid_body"
+            "this route takes no query parameters; send them in the JSON body",
+            code="invalid_query",
         )
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        # A body that trickles in (or a chunked one that never ends) holds the request for
-        # BODY_SECONDS at most: uvicorn has no such limit of its own.
-        with anyio.fail_after(BODY_SECONDS):
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > limit:
-                    raise PayloadTooLarge(f"request body is larger than {limit} bytes")
-                chunks.append(chunk)
-    except ClientDisconnect:
-        raise InvalidInput("client went away mid-body", code="invalid_body") from None
-    except TimeoutError:
-        raise RequestTimeout(f"the request body did not arrive within {BODY_SECONDS} s") from None
-    body = b"".join(chunks)
+    check_framing(request.headers, limit=limit)
+    if request.body_problem is not None:
+        raise request.body_problem
+    body = request.body
+    if len(body) > limit:
+        raise PayloadTooLarge(f"request body is larger than {limit} bytes")
     if not body:
         if allow_empty:
             return {}
         raise InvalidInput("a JSON object body is required", code="invalid_body")
     _require_json_media_type(request.headers.get("content-type"))
     try:
-        data = json.loads(body.decode("utf-8"), parse_constant=_refuse_constant)
+        data = _DECODE(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         # RecursionError: 64 KiB of '[' nests deeper than the decoder's recursion limit.
         raise InvalidInput("body is not valid UTF-8 JSON", code="invalid_body") from None
@@ -193,6 +192,9 @@ async def read_json_object(
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+_DECODE = json.JSONDecoder(parse_constant=_refuse_constant).decode
 
 
 def _require_json_media_type(content_type: str | None) -> None:

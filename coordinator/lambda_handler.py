@@ -1,6 +1,10 @@
-"""AWS Lambda entry point: ``coordinator.lambda_handler.handler``, Mangum over the one app.
+"""AWS Lambda entry point: ``coordinator.lambda_handler.handler``, the event straight to the core.
 
-The settings are read, and the app built, once per cold start (on the first event, so that
+A function URL or HTTP API event (payload format 2.0) is already a parsed HTTP request: the
+adapter turns it into a ``Request`` and the core's ``Response`` into the answer Lambda expects,
+with no framework and no event loop (what Mangum and Starlette did here, the adapter and the
+core now do; the list is in docs/coordinator.md). The settings are read, and the core built,
+once per cold start (on the first event, so that
 importing this module needs no configuration); warm invocations reuse them. boto3 is not
 imported here: only the calls that go over the network import it, on first use (and reading the
 secret bundle, when ``COORDINATOR_SECRET_ARN`` is set).
@@ -17,25 +21,24 @@ import base64
 import binascii
 import json
 import logging
+import time
+from collections.abc import Callable
 from functools import cache
 from typing import Any
+from urllib.parse import unquote
 
-from mangum import Mangum
-
-from .app import create_app
+from .app import create_core
 from .config import ConfigError, load_settings
+from .core import Core
 from .httpio import ALWAYS_HEADERS
+from .messages import Request, Response
 
-__all__ = ["event_problem", "handler"]
+__all__ = ["event_problem", "event_request", "handler", "handler_for", "lambda_response"]
 
 _log = logging.getLogger(__name__)
-# Mangum logs "METHOD /path STATUS" at INFO for every request: the access line (access_log.py)
-# already says that and more, so its line would double the log volume and the CPU per request.
-logging.getLogger("mangum.http").setLevel(logging.WARNING)
-_ALWAYS = {name.lower(): value for name, value in ALWAYS_HEADERS.items()}
 _NOT_CONFIGURED = {
     "statusCode": 503,
-    "headers": {"content-type": "application/json", **_ALWAYS, "retry-after": "30"},
+    "headers": {"content-type": "application/json", **ALWAYS_HEADERS, "retry-after": "30"},
     "body": json.dumps(
         {
             "error": {
@@ -49,14 +52,14 @@ _NOT_CONFIGURED = {
 
 
 @cache
-def _adapter() -> Mangum:
-    return Mangum(create_app(load_settings()), lifespan="off")
+def _adapter() -> Core:
+    return create_core(load_settings())
 
 
 def _answer(status: int, code: str, message: str) -> dict[str, Any]:
     return {
         "statusCode": status,
-        "headers": {"content-type": "application/json", **_ALWAYS},
+        "headers": {"content-type": "application/json", **ALWAYS_HEADERS},
         "body": json.dumps({"error": {"code": code, "message": message}}),
         "isBase64Encoded": False,
     }
@@ -65,8 +68,8 @@ def _answer(status: int, code: str, message: str) -> dict[str, Any]:
 def event_problem(event: object) -> str | None:
     """Why ``event`` is not an HTTP request in payload format 2.0 (what a function URL and the
     stack's HTTP API send), or None. Anything else (a test event, an S3 or SQS or EventBridge
-    notification, a payload of another version) is refused before Mangum sees it: Mangum
-    raises on shapes it does not know.
+    notification, a payload of another version) is refused before the core sees it (Mangum,
+    here before, raised on shapes it did not know).
 
     References: https://docs.aws.amazon.com/lambda/latest/dg/urls-invocation.html#urls-payloads ,
     https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-integrations-lambda.html
@@ -107,7 +110,59 @@ def event_problem(event: object) -> str | None:
     return None
 
 
+def _latin1(value: str) -> str:
+    """A header value as an HTTP server hands it over: its UTF-8 bytes read as latin-1 (what
+    Mangum's ``.encode()`` then Starlette's ``.decode("latin-1")`` made of it)."""
+    return value if value.isascii() else value.encode("utf-8", "surrogatepass").decode("latin-1")
+
+
+def event_request(event: dict[str, Any]) -> Request:
+    """The request in a payload 2.0 event ``event_problem`` passed. Cookies are not read (no
+    route takes one); the path is ``rawPath`` percent-decoded, as an HTTP server routes it."""
+    http = event["requestContext"]["http"]
+    raw_path = event.get("rawPath") or http["path"]
+    body = event.get("body") or ""
+    return Request(
+        method=http["method"],
+        path=unquote(raw_path) if "%" in raw_path else raw_path,
+        query=_latin1(event.get("rawQueryString", "")),
+        # Lambda's names are lower-case already; lower() keeps a hand-made event honest.
+        headers={k.lower(): _latin1(v) for k, v in event.get("headers", {}).items()},
+        # surrogatepass: a lone surrogate (JSON can carry one) becomes bytes the JSON reader
+        # refuses with a 400, not a UnicodeEncodeError.
+        body=(
+            base64.b64decode(body)
+            if event.get("isBase64Encoded")
+            else body.encode("utf-8", "surrogatepass")
+        ),
+    )
+
+
+def lambda_response(response: Response, *, head: bool = False) -> dict[str, Any]:
+    """The core's answer as Lambda returns it: header names lower-cased, Content-Length stated,
+    the body as text (the core answers only JSON, which is UTF-8), none for a HEAD."""
+    headers = dict(response.headers)  # the core writes names lower-case
+    if response.status != 204:
+        headers["content-length"] = str(len(response.body))
+    return {
+        "statusCode": response.status,
+        "headers": headers,
+        "body": "" if head else response.body.decode("utf-8"),
+        "isBase64Encoded": False,
+    }
+
+
 def handler(event: Any, context: Any) -> dict[str, Any]:
+    return _handle(event, context, _adapter)
+
+
+def handler_for(core: Core) -> Callable[[Any, Any], dict[str, Any]]:
+    """A handler like ``handler`` over a core already built (tests and benches)."""
+    return lambda event, context: _handle(event, context, lambda: core)
+
+
+def _handle(event: Any, context: Any, core_of: Callable[[], Core]) -> dict[str, Any]:
+    started = time.perf_counter()
     problem = event_problem(event)
     if problem is not None:
         # Not an HTTP client: nobody reads a body, but the invoker (a console test, a
@@ -115,12 +170,15 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         _log.warning("refusing an event that is not an HTTP request: %s", problem)
         return _answer(400, "unsupported_event", problem)
     try:
-        adapter = _adapter()
+        core = core_of()
     except ConfigError as exc:
         _log.error("refusing to serve: %s", exc)
         return dict(_NOT_CONFIGURED)
     try:
-        return adapter(event, context)
+        request = event_request(event)
+        request_id = getattr(context, "aws_request_id", None)
+        answer = core(request, started=started, request_id=request_id)
+        return lambda_response(answer, head=request.method == "HEAD")
     except Exception:  # a bug: logged with its traceback, answered without it
         _log.exception("unhandled error serving an event")
         return _answer(500, "internal_error", "internal error")

@@ -536,7 +536,7 @@ class CoordinatorService(pulumi.ComponentResource):
 
     def _http_api(self, name: str, function_name: str, region: str) -> pulumi.Output[str]:
         child = pulumi.ResourceOptions(parent=self)
-        # Same event shape as a function URL (payload 2.0), which Mangum reads alike.
+        # Same event shape as a function URL (payload 2.0), which the Lambda adapter reads alike.
         api = aws.apigatewayv2.Api(
             f"{name}-api",
             name=function_name,

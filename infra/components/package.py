@@ -70,8 +70,11 @@ __all__ = [
 # Bump when the archive layout changes, so cached zips of the old layout are rebuilt.
 FORMAT_VERSION = "2"
 
-# The distributions the coordinator imports on Lambda; their own requirements follow.
-RUNTIME_REQUIREMENTS = ("PyJWT", "starlette", "mangum")
+# The distributions the coordinator imports on Lambda; their own requirements follow. No web
+# framework (the Lambda adapter hands the event to the core, coordinator/core.py; Starlette is
+# for `serve` only) and no boto3 (store and Secrets Manager calls are the coordinator's own
+# signed requests, coordinator/s3client.py and secrets.py).
+RUNTIME_REQUIREMENTS = ("PyJWT",)
 # The Python the package targets (infra.components.coordinator_service.LAMBDA_RUNTIME); dependency
 # markers such as `python_version < "3.13"` are evaluated for it.
 LAMBDA_PYTHON = "3.13"

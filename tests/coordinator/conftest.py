@@ -25,6 +25,7 @@ from coordinator.embedded_store import EmbeddedStore, embedded_store
 from coordinator.handles import UploadHandles
 from coordinator.s3client import make_client
 from coordinator.tokens import JobScope, TokenCodec
+from tests.coordinator.adapters import ADAPTERS, client_over
 
 MEZZANINE_BUCKET = "test-mezzanine"
 DELIVERY_BUCKET = "test-delivery"
@@ -85,10 +86,17 @@ def served(settings: Settings) -> Iterator[str]:
         yield base_url
 
 
+@pytest.fixture(scope="session", params=ADAPTERS)
+def adapter(request: pytest.FixtureRequest) -> str:
+    """Each way a request reaches the core (tests/coordinator/adapters.py): a test that takes
+    ``api`` or this runs once over ``serve`` and once over ``lambda``."""
+    return request.param
+
+
 @pytest.fixture(scope="session")
-def api(served: str) -> Iterator[httpx.Client]:
-    """An HTTP client for the served coordinator (paths relative to it)."""
-    with httpx.Client(base_url=served, timeout=30) as client:
+def api(adapter: str, settings: Settings) -> Iterator[httpx.Client]:
+    """An HTTP client for the coordinator over ``adapter`` (paths relative to it)."""
+    with client_over(adapter, settings) as client:
         yield client
 
 

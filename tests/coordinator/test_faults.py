@@ -44,6 +44,7 @@ from coordinator.embedded_store import EmbeddedStore
 from coordinator.s3client import MAX_ATTEMPTS
 from coordinator.sigv4 import Credentials
 from coordinator.tokens import JobScope, TokenCodec
+from tests.coordinator.adapters import ADAPTERS, client_over
 from tests.coordinator.conftest import sealed_upload
 
 MiB = 2**20
@@ -208,11 +209,36 @@ def _via(settings: Settings, endpoint: str) -> Settings:
     )
 
 
+# Every test that calls ``_serving`` runs once over each adapter (tests/coordinator/adapters.py):
+# ``pytest_generate_tests`` parametrises the fixture below for exactly those tests (the name in
+# the test's code), which sets the adapter ``_serving`` serves over; the rest run once.
+_adapter_now = ["serve"]
+
+
+@pytest.fixture(autouse=True)
+def _serving_adapter(request: pytest.FixtureRequest) -> Iterator[str]:
+    _adapter_now[0] = getattr(request, "param", "serve")
+    yield _adapter_now[0]
+    _adapter_now[0] = "serve"
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "_serving" in metafunc.function.__code__.co_names:
+        metafunc.parametrize("_serving_adapter", ADAPTERS, indirect=True)
+
+
 @contextlib.contextmanager
 def _serving(settings: Settings, **client_options: Any) -> Iterator[httpx.Client]:
-    app = create_app(settings, broker=build_broker(settings, **client_options))
-    with serve_in_thread(app) as base, httpx.Client(base_url=base, timeout=30) as client:
+    broker = build_broker(settings, **client_options)
+    with client_over(_adapter_now[0], settings, broker=broker) as client:
         yield client
+
+
+@contextlib.contextmanager
+def _served(settings: Settings) -> Iterator[str]:
+    """The base URL of ``serve`` (uvicorn) for ``settings``: for tests of its sockets."""
+    with serve_in_thread(create_app(settings)) as base:
+        yield base
 
 
 def _admin(settings: Settings) -> dict[str, str]:
@@ -796,14 +822,14 @@ def test_a_worker_that_dies_mid_upload_resumes_from_the_part_listing(
 
 
 def test_resuming_re_signs_part_urls_that_have_expired(
-    api: httpx.Client, http: httpx.Client, settings: Settings, s3: Any
+    adapter: str, api: httpx.Client, http: httpx.Client, settings: Settings, s3: Any
 ) -> None:
     """Part URLs issued long ago have expired (403 at the store); the listing signs new ones."""
     now = datetime.now(UTC).replace(microsecond=0)
     job_id, auth = _mint(settings, "faults/stale/", issued_at=now - timedelta(minutes=10))
     job = _Job(job_id, auth)
-    earlier = create_app(settings, clock=lambda: datetime.now(UTC) - timedelta(minutes=5))
-    with serve_in_thread(earlier) as base, httpx.Client(base_url=base, timeout=30) as old_api:
+    earlier = lambda: datetime.now(UTC) - timedelta(minutes=5)  # noqa: E731
+    with client_over(adapter, settings, clock=earlier) as old_api:
         upload = _start(old_api, job, "late.mp4", 4321, expires_in=60)
     data = _sample(4321, seed=3)
     stale = http.put(upload["parts"][0]["url"], content=data)
@@ -955,11 +981,11 @@ def test_a_trickling_body_is_cut_with_408_and_the_connection_closed(
         f"Authorization: {auth['Authorization']}\r\nContent-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\n\r\n"
     ).encode()
-    with _serving(settings) as api:
+    with _served(settings) as base:
         # A few bytes, slowly, then nothing more: every byte sent is read by the server, so its
         # close after the 408 is a FIN (closing on unread bytes would be an RST, which can
         # swallow the answer on the client's side before it reads it).
-        answer = _raw_exchange(str(api.base_url).rstrip("/"), head, trickle=body[:3], every=0.2)
+        answer = _raw_exchange(base, head, trickle=body[:3], every=0.2)
     status_line, _, rest = answer.partition(b"\r\n")
     assert status_line == b"HTTP/1.1 408 Request Timeout", answer[:300]
     assert b"connection: close" in rest.lower()
@@ -985,8 +1011,8 @@ def test_content_length_and_transfer_encoding_together_are_refused_and_closed(
         + b"\r\n0\r\n\r\n"
         + smuggled
     )
-    with _serving(settings) as api:
-        answer = _raw_exchange(str(api.base_url).rstrip("/"), head)
+    with _served(settings) as base:
+        answer = _raw_exchange(base, head)
     assert answer.startswith(b"HTTP/1.1 400 "), answer[:300]
     assert answer.count(b"HTTP/1.1 ") == 1, "a second request was served on the connection"
 
@@ -998,8 +1024,7 @@ def test_serve_buffers_at_most_16_kib_of_an_unfinished_request_head(settings: Se
     once is served): the limit bounds memory held for unfinished heads, not a head's size."""
     unfinished = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * (20 * 1024)
     fits = b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Pad: " + b"a" * (12 * 1024)
-    with _serving(settings) as api:
-        base = str(api.base_url).rstrip("/")
+    with _served(settings) as base:
         refused = _raw_exchange(base, unfinished)
         kept = _raw_exchange(base, fits, trickle=b"\r\n\r\n", every=0.05)
     assert refused.startswith(b"HTTP/1.1 4"), refused[:200]

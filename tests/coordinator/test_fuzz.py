@@ -44,17 +44,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from coordinator.app import create_app
+from coordinator.app import create_app, create_core
 from coordinator.broker import Broker
 from coordinator.config import Settings
-from coordinator.demo import serve_in_thread
 from coordinator.embedded_store import EmbeddedStore
 from coordinator.handles import UploadHandles
+from coordinator.lambda_handler import handler_for
 from coordinator.multipart import MAX_OBJECT_SIZE
 from coordinator.s3client import LazyClient
 from coordinator.sigv4 import Credentials, presign_url
 from coordinator.store import Store
 from coordinator.tokens import AUDIENCE, ISSUER, MAX_TOKEN_CHARS, JobScope, TokenCodec
+from tests.coordinator.adapters import ADAPTERS, client_over
+from tests.coordinator.lambda_events import HOST, function_url_event
 
 MiB = 2**20
 CORPUS = json.loads((Path(__file__).parent / "hostile_corpus.json").read_text("utf-8"))
@@ -107,6 +109,7 @@ class _Fuzz:
     """The coordinator under test, its secrets, two jobs, and a counting HTTP client."""
 
     settings: Settings
+    adapter: str
     broker: Broker
     client: httpx.Client
     codec: TokenCodec
@@ -130,10 +133,11 @@ class _Fuzz:
         return {"Authorization": f"Bearer {value}"}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=ADAPTERS)
 def fuzz(store: EmbeddedStore, s3: Any, settings: Settings, request: Any) -> Iterator[_Fuzz]:
-    """A coordinator whose mezzanine URLs are signed with a session token (to check where it
-    may appear); its store client uses the root credentials, which the gateway accepts."""
+    """Over each adapter (tests/coordinator/adapters.py), a coordinator whose mezzanine URLs
+    are signed with a session token (to check where it may appear); its store client uses the
+    root credentials, which the gateway accepts."""
     s3.put_object(Bucket=settings.mezzanine.bucket, Key=EMOJI_KEY, Body=b"emoji")
     signing = replace(settings.mezzanine.credentials, session_token=SESSION_TOKEN)
     s = replace(settings, mezzanine=replace(settings.mezzanine, credentials=signing))
@@ -161,10 +165,10 @@ def fuzz(store: EmbeddedStore, s3: Any, settings: Settings, request: Any) -> Ite
         "request": [lambda req: counts.update([req.extensions.get("kind", "http")])],
         "response": [lambda answer: statuses.update([answer.status_code])],
     }
-    with (
-        serve_in_thread(create_app(s, broker=broker)) as base,
-        _Client(base_url=base, timeout=60, event_hooks=hooks) as client,
-    ):
+    options = {"timeout": 60, "event_hooks": hooks}
+    with client_over(
+        request.param, s, broker=broker, client=_Client, client_options=options
+    ) as client:
         admin = {"Authorization": f"Bearer {s.admin_key}"}
         jobs = []
         for _ in range(2):
@@ -191,6 +195,7 @@ def fuzz(store: EmbeddedStore, s3: Any, settings: Settings, request: Any) -> Ite
         secrets.append(SESSION_TOKEN)
         context = _Fuzz(
             settings=s,
+            adapter=request.param,
             broker=broker,
             client=client,
             codec=TokenCodec(s.token_keys, signing_kid=s.signing_kid),
@@ -207,8 +212,9 @@ def fuzz(store: EmbeddedStore, s3: Any, settings: Settings, request: Any) -> Ite
     capture = request.config.pluginmanager.getplugin("capturemanager")
     with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
         total = sum(counts.values())
-        print(f"\n[test_fuzz] {total} requests to the coordinator: {dict(counts)}")
-        print(f"[test_fuzz] statuses over HTTP: {dict(sorted(statuses.items()))}")
+        where = f"[test_fuzz, {request.param}]"
+        print(f"\n{where} {total} requests to the coordinator: {dict(counts)}")
+        print(f"{where} statuses: {dict(sorted(statuses.items()))}")
 
 
 # -- the checks ---------------------------------------------------------------------------------
@@ -1035,7 +1041,7 @@ def test_signed_tokens_with_malformed_claims_are_refused_where_they_matter(
             assert answer.status_code in (400, 401), (route, answer.text)
 
 
-# -- raw ASGI messages: what no HTTP parser in front would let through --------------------------
+# -- raw ASGI messages and Lambda events: what no HTTP parser in front would let through -------
 
 
 def _asgi(
@@ -1083,6 +1089,27 @@ def _asgi(
     start = next(m for m in sent if m["type"] == "http.response.start")
     content = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
     return start["status"], dict(start["headers"]), content
+
+
+def _lambda(
+    core: Any,
+    method: str,
+    path: str,
+    headers: list[tuple[bytes, bytes]],
+    query: bytes,
+    body: bytes,
+) -> tuple[int, dict[bytes, bytes], bytes]:
+    """The same request as a Lambda event: text where ASGI has bytes (each byte as the code
+    point of that value), the body base64-encoded."""
+    event = function_url_event(method, path)
+    event["rawPath"] = event["requestContext"]["http"]["path"] = path
+    event["rawQueryString"] = query.decode("latin-1")
+    event["headers"] = {"host": HOST} | {k.decode("latin-1"): v.decode("latin-1") for k, v in
+                                         headers}  # fmt: skip
+    event["body"], event["isBase64Encoded"] = base64.b64encode(body).decode("ascii"), True
+    answer = handler_for(core)(event, None)
+    sent = {k.encode("latin-1"): v.encode("latin-1") for k, v in answer["headers"].items()}
+    return answer["statusCode"], sent, answer["body"].encode("utf-8")
 
 
 _RAW_CASES: dict[str, tuple[str, str, list[tuple[bytes, bytes]], bytes, bytes]] = {
@@ -1138,7 +1165,7 @@ _RAW_CASES: dict[str, tuple[str, str, list[tuple[bytes, bytes]], bytes, bytes]] 
 
 @pytest.mark.parametrize("name", _RAW_CASES.keys())
 def test_raw_asgi_oddities_are_4xx(fuzz: _Fuzz, name: str) -> None:
-    """Straight into the ASGI app, as Mangum would hand it a Lambda event: header bytes no HTTP
+    """Straight into the ASGI app, or the Lambda handler as an event: header bytes no HTTP
     parser would pass (``"²".isdigit()`` is True; ``int()`` refuses 5,000 digits: both were 500s).
     """
     method, path, headers, query, body = _RAW_CASES[name]
@@ -1147,9 +1174,14 @@ def test_raw_asgi_oddities_are_4xx(fuzz: _Fuzz, name: str) -> None:
     sent_headers = [*headers, (b"content-type", b"application/json")]
     if b"authorization" not in {name for name, _ in headers}:
         sent_headers.append((b"authorization", f"Bearer {credential}".encode()))
-    app = create_app(fuzz.settings, broker=fuzz.broker)
-    fuzz.counts.update(["asgi"])
-    status, answer_headers, content = _asgi(app, method, path, sent_headers, query, body)
+    if fuzz.adapter == "serve":
+        app = create_app(fuzz.settings, broker=fuzz.broker)
+        fuzz.counts.update(["asgi"])
+        status, answer_headers, content = _asgi(app, method, path, sent_headers, query, body)
+    else:
+        core = create_core(fuzz.settings, broker=fuzz.broker)
+        fuzz.counts.update(["event"])
+        status, answer_headers, content = _lambda(core, method, path, sent_headers, query, body)
     assert 400 <= status < 500, (name, status, content)
     assert answer_headers[b"content-type"] == b"application/json"
     assert set(json.loads(content)) == {"error"}

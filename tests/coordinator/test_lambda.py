@@ -1,4 +1,4 @@
-"""The Lambda entry point: Mangum over the same app, configured from the environment once."""
+"""The Lambda entry point: the event straight to the core, configured from the environment once."""
 
 from __future__ import annotations
 

@@ -39,6 +39,7 @@ from coordinator.app import create_app
 from coordinator.config import ConfigError, Settings, load_settings
 from coordinator.errors import InvalidInput
 from coordinator.playback import PlaybackSigner, url_path
+from tests.coordinator.adapters import LambdaTransport
 
 RULE_TTL = 86_400
 HOSTS = ("media.example.eu", "live.example.eu")
@@ -305,8 +306,14 @@ def test_a_bad_playback_setting_is_named_without_the_key(tmp_path, outputs, word
     assert KEY_TEXT not in str(caught.value)
 
 
-def _post(settings: Settings, body: object, headers: dict[str, str]) -> httpx.Response:
-    """POST /v1/playback to the app in process, its clock stopped at NOW."""
+def _post(
+    settings: Settings, body: object, headers: dict[str, str], adapter: str
+) -> httpx.Response:
+    """POST /v1/playback in process over ``adapter``, the clock stopped at NOW."""
+    if adapter == "lambda":
+        transport = LambdaTransport(settings, clock=lambda: NOW)
+        with httpx.Client(transport=transport, base_url="https://coordinator") as client:
+            return client.post("/v1/playback", headers=headers, json=body)
 
     async def send() -> httpx.Response:
         app = create_app(settings, clock=lambda: NOW)
@@ -327,12 +334,12 @@ def _admin() -> dict[str, str]:
     return {"Authorization": f"Bearer {ADMIN_KEY}"}
 
 
-def test_the_route_mints_urls_the_edge_accepts(tmp_path):
+def test_the_route_mints_urls_the_edge_accepts(tmp_path, adapter):
     settings = load_settings(
         _env(tmp_path, playback_hmac_key=KEY_TEXT, playback_token_ttl=RULE_TTL)
     )
     body = {"paths": ["vod/t/master.m3u8", "vod/t/seg 1.m4s"], "expires_in": 900}
-    answer = _post(settings, body | {"host": "live.example.eu"}, _admin())
+    answer = _post(settings, body | {"host": "live.example.eu"}, _admin(), adapter)
     assert answer.status_code == 200, answer.text
     assert answer.headers["cache-control"] == "no-store"
     body = answer.json()
@@ -347,9 +354,9 @@ def test_the_route_mints_urls_the_edge_accepts(tmp_path):
         assert not edge_accepts(entry["url"], start + 900)
 
 
-def test_the_default_lifetime_fits_the_rule(tmp_path):
+def test_the_default_lifetime_fits_the_rule(tmp_path, adapter):
     settings = load_settings(_env(tmp_path, playback_hmac_key=KEY_TEXT, playback_token_ttl=60))
-    body = _post(settings, {"paths": ["a.mp4"]}, _admin()).json()
+    body = _post(settings, {"paths": ["a.mp4"]}, _admin(), adapter).json()
     assert body["expires_at"] == (NOW.replace(microsecond=0) + timedelta(seconds=60)).strftime(
         "%Y-%m-%dT%H:%M:%SZ"
     )
@@ -369,21 +376,21 @@ def test_the_default_lifetime_fits_the_rule(tmp_path):
         (_admin(), {"paths": ["a.mp4"], "ttl": 5}, 400, "unknown_field"),
     ],
 )
-def test_the_route_refuses_what_it_cannot_sign(tmp_path, headers, body, status, code):
+def test_the_route_refuses_what_it_cannot_sign(tmp_path, adapter, headers, body, status, code):
     settings = load_settings(
         _env(tmp_path, playback_hmac_key=KEY_TEXT, playback_token_ttl=RULE_TTL)
     )
-    answer = _post(settings, body, headers)
+    answer = _post(settings, body, headers, adapter)
     assert answer.status_code == status, answer.text
     if code is not None:
         assert answer.json()["error"]["code"] == code
     assert "verify=" not in answer.text
 
 
-def test_without_signed_delivery_the_route_is_404_for_the_admin(tmp_path):
+def test_without_signed_delivery_the_route_is_404_for_the_admin(tmp_path, adapter):
     settings = load_settings(_env(tmp_path))
-    answer = _post(settings, {"paths": ["a.mp4"]}, _admin())
-    anonymous = _post(settings, {"paths": ["a.mp4"]}, {})
+    answer = _post(settings, {"paths": ["a.mp4"]}, _admin(), adapter)
+    anonymous = _post(settings, {"paths": ["a.mp4"]}, {}, adapter)
     assert answer.status_code == 404
     assert answer.json()["error"]["code"] == "playback_not_configured"
     assert anonymous.status_code == 401, "nothing about the configuration before the admin key"

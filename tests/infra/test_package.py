@@ -24,7 +24,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from infra.components.package import coordinator_package
+from infra.components.package import RUNTIME_REQUIREMENTS, coordinator_package
 from infra.review.residency_statement import statement_from_plan
 from infra.stack_config import PROJECT_ROOT, load_stack_config
 
@@ -112,8 +112,12 @@ def test_the_declared_ranges_admit_the_pinned_versions(built: dict[str, Path]) -
         if "==" in line and not line.startswith("#"):
             name, version = line.split("==")
             pins[canonicalize_name(name)] = version.strip()
+    names = {canonicalize_name(r.name) for r in runtime}
     for name in ("pulumi", "pulumi-aws", "pulumi-cloudflare", "pulumi-random"):
-        assert name in {canonicalize_name(r.name) for r in runtime}, name
+        assert name in names, name
+    # The Lambda zip is built from the installed copies of these: each must be a dependency.
+    for name in RUNTIME_REQUIREMENTS:
+        assert canonicalize_name(name) in names, f"the Lambda zip bundles {name}: declare it"
     for requirement in runtime:
         # Pinned in requirements.txt, or (packaging, pulled in by pulumi) the version installed.
         pin = pins.get(canonicalize_name(requirement.name)) or metadata.version(requirement.name)
