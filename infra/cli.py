@@ -17,40 +17,94 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 __all__ = ["main"]
 
 
-def _plan(args: argparse.Namespace) -> int:
+def _plan_one(
+    stack: str, project_dir: Path, *, fmt: str, output: str | None, no_policy: bool
+) -> int:
+    """``plan --stack STACK``: the plan to ``output`` (or stdout), then the policy report."""
     from infra.review.plan import StackConfigError, plan_stack, render_json, render_table
     from infra.settings import SettingsError
 
     try:
-        plan = plan_stack(args.stack, Path(args.project_dir))
+        plan = plan_stack(stack, project_dir)
     except (StackConfigError, SettingsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    text = render_json(plan) if args.format == "json" else render_table(plan)
-    if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
+    text = render_json(plan) if fmt == "json" else render_table(plan)
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
     else:
         sys.stdout.write(text)
-    if args.no_policy:
+    if no_policy:
         return 0
     # The policy rules run over the same plan; their report goes where it cannot spoil JSON.
     from infra.review.plan import load_stack_config
     from infra.review.policy.rules import evaluate, mandatory_failures, render_results
     from infra.review.policy.view import view_from_plan
 
-    config = load_stack_config(args.stack, Path(args.project_dir)).values
+    config = load_stack_config(stack, project_dir).values
     view = view_from_plan(json.loads(render_json(plan)), config)
     results = evaluate(view)
     report = render_results(results, view.context)
-    to_stderr = args.format == "json" and not args.output
+    to_stderr = fmt == "json" and not output
     print(report, end="", file=sys.stderr if to_stderr else sys.stdout)
     return 1 if mandatory_failures(results) else 0
+
+
+def _for_each_stack(
+    args: argparse.Namespace, run_one: Callable[[str, str | None], int], *, verb: str, ext: str
+) -> int:
+    """``VERB --all``: ``run_one(stack, output)`` for every stack in this one process.
+
+    With ``--output-dir DIR`` each stack's result goes to ``DIR/<stack>.<ext>``, what it prints
+    to ``DIR/<stack>.log`` and its exit status to ``DIR/<stack>.exit``; without, everything goes
+    to this process's streams one stack after another. The exit status is the worst of the
+    stacks' (infra/review/fleet.py, SEVERITY); the stacks that did not pass are listed on stderr.
+    """
+    from infra.review.fleet import EXIT_INPUT, discover, progress_stream, run_fleet, summary, worst
+
+    fleet = discover(Path(args.project_dir))
+    if fleet.problems:
+        for problem in fleet.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return EXIT_INPUT
+    out_dir = Path(args.output_dir) if args.output_dir else None
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+
+    def one(stack: str) -> int:
+        return run_one(stack, str(out_dir / f"{stack}.{ext}") if out_dir else None)
+
+    results = run_fleet(fleet, one, logs=out_dir, progress=progress_stream(), verb=verb)
+    sys.stderr.write(summary(results, verb=verb))
+    return worst([r.exit for r in results])
+
+
+def _plan(args: argparse.Namespace) -> int:
+    project_dir = Path(args.project_dir)
+
+    def one(stack: str, output: str | None) -> int:
+        return _plan_one(
+            stack, project_dir, fmt=args.format, output=output, no_policy=args.no_policy
+        )
+
+    if args.all:
+        if args.output:
+            print("error: --all writes one file a stack: use --output-dir", file=sys.stderr)
+            return 2
+        return _for_each_stack(
+            args, one, verb="plan", ext="json" if args.format == "json" else "txt"
+        )
+    if args.output_dir:
+        print("error: --output-dir goes with --all; use --output", file=sys.stderr)
+        return 2
+    return one(args.stack, args.output)
 
 
 def _diff(args: argparse.Namespace) -> int:
@@ -187,31 +241,74 @@ def _judge_preview(args: argparse.Namespace) -> int:
     return judge_main(args.preview, output=args.output, approved=args.approved)
 
 
-def _residency(args: argparse.Namespace) -> int:
+def _residency_one(
+    stack: str, project_dir: Path, *, fmt: str, output: str | None, plan_file: str | None
+) -> int:
     from infra.review.plan import StackConfigError, load_stack_config, plan_stack
     from infra.review.plan import render_json as plan_json
     from infra.review.residency_statement import render_json, render_markdown, statement_from_plan
     from infra.settings import SettingsError
 
     try:
-        config = load_stack_config(args.stack, Path(args.project_dir)).values
-        if args.plan:
-            document = json.loads(Path(args.plan).read_text(encoding="utf-8"))
+        config = load_stack_config(stack, project_dir).values
+        if plan_file:
+            document = json.loads(Path(plan_file).read_text(encoding="utf-8"))
         else:
-            document = json.loads(plan_json(plan_stack(args.stack, Path(args.project_dir))))
+            document = json.loads(plan_json(plan_stack(stack, project_dir)))
     except (StackConfigError, SettingsError, OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if not isinstance(document, dict) or document.get("stack") != args.stack:
-        print(f"error: {args.plan} is not a plan of stack {args.stack!r}", file=sys.stderr)
+    if not isinstance(document, dict) or document.get("stack") != stack:
+        print(f"error: {plan_file} is not a plan of stack {stack!r}", file=sys.stderr)
         return 2
     statement = statement_from_plan(document, config)
-    text = render_json(statement) if args.format == "json" else render_markdown(statement)
-    if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
+    text = render_json(statement) if fmt == "json" else render_markdown(statement)
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
     else:
         sys.stdout.write(text)
     return 1 if statement.outside else 0
+
+
+def _residency(args: argparse.Namespace) -> int:
+    project_dir = Path(args.project_dir)
+
+    def one(stack: str, output: str | None) -> int:
+        return _residency_one(
+            stack, project_dir, fmt=args.format, output=output, plan_file=args.plan
+        )
+
+    if args.all:
+        if args.output or args.plan:
+            print(
+                "error: --all plans every stack: use --output-dir, not --output or --plan",
+                file=sys.stderr,
+            )
+            return 2
+        ext = "json" if args.format == "json" else "md"
+        return _for_each_stack(args, one, verb="residency", ext=ext)
+    if args.output_dir:
+        print("error: --output-dir goes with --all; use --output", file=sys.stderr)
+        return 2
+    return one(args.stack, args.output)
+
+
+def _stack_or_all(parser: argparse.ArgumentParser) -> None:
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--stack", help="stack name: reads Pulumi.<stack>.yaml")
+    which.add_argument(
+        "--all",
+        action="store_true",
+        help="every stack (one per Pulumi.<stack>.yaml), in this one process; exit status:"
+        " the worst of the stacks' (3 a stack crashed > 2 bad input > 1 a rule fails > 0)",
+    )
+
+
+def _output_dir(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--output-dir",
+        help=f"with --all: write {what}, <stack>.log (what it printed) and <stack>.exit per stack",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -223,9 +320,10 @@ def _parser() -> argparse.ArgumentParser:
     plan = commands.add_parser(
         "plan", help="what `pulumi up` would create for a stack, computed offline from its config"
     )
-    plan.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
+    _stack_or_all(plan)
     plan.add_argument("--format", choices=("table", "json"), default="table")
     plan.add_argument("--output", help="write to this file instead of stdout")
+    _output_dir(plan, "<stack>.json (or .txt)")
     plan.add_argument(
         "--project-dir",
         default=str(Path(__file__).resolve().parent.parent),
@@ -328,9 +426,10 @@ def _parser() -> argparse.ArgumentParser:
         description="Exit status: 0 inside the jurisdiction, 1 a data-bearing resource outside"
         " it, 2 bad input.",
     )
-    residency.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
+    _stack_or_all(residency)
     residency.add_argument("--format", choices=("markdown", "json"), default="markdown")
     residency.add_argument("--output", help="write to this file instead of stdout")
+    _output_dir(residency, "<stack>.md (or .json)")
     residency.add_argument(
         "--plan", help="read this `plan --format json` output instead of planning the stack"
     )

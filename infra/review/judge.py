@@ -30,6 +30,7 @@ from typing import Any
 
 from coordinator.endpoints import Jurisdiction
 from infra.review.diff import PlanError, compare, load_plan, render_markdown
+from infra.review.fleet import MAX_STACKS
 from infra.review.policy.rules import evaluate, mandatory_failures, render_results
 from infra.review.policy.view import PROJECT, view_from_plan
 from infra.stack_config import StackConfigError, load_stack_config, stack_names
@@ -47,7 +48,8 @@ __all__ = [
 
 MAX_FILE_BYTES = 8 * 1024 * 1024
 MAX_TOTAL_BYTES = 64 * 1024 * 1024
-MAX_FILES = 400
+# .ci/review-plan writes three files a stack (plan, exit status, log) for at most MAX_STACKS.
+MAX_FILES = 3 * MAX_STACKS + 2
 MAX_LOG_CHARS = 8000
 PASS, APPROVAL, FAIL = "pass", "approval", "fail"
 _EXIT = {PASS: 0, APPROVAL: 1, FAIL: 2}
