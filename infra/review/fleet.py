@@ -211,11 +211,15 @@ def run_fleet(
     return results
 
 
+def _clip(text: str, limit: int = 160) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def summary(results: list[StackResult], *, verb: str = "plan") -> str:
     """Every stack that did not pass, one line each (empty when all did)."""
     failed = [r for r in results if r.exit != EXIT_OK]
     if not failed:
         return ""
     lines = [f"{verb} --all: {len(failed)} of {len(results)} stacks did not pass:"]
-    lines += [f"  - {r.stack}: exit {r.exit}: {r.reason}" for r in failed]
+    lines += [f"  - {r.stack}: exit {r.exit}: {_clip(r.reason)}" for r in failed]
     return "\n".join(lines) + "\n"
