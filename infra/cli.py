@@ -463,7 +463,7 @@ def _parser() -> argparse.ArgumentParser:
     project_dir = str(Path(__file__).resolve().parent.parent)
     stacks = commands.add_parser(
         "stacks",
-        help="the project's stacks, one per Pulumi.<stack>.yaml",
+        help="the project's stacks, one per `Pulumi.<stack>.yaml`",
         description="The project's stacks, one per Pulumi.<stack>.yaml (for CI matrices).",
     )
     stacks.add_argument("--format", choices=("json", "lines"), default="json")
