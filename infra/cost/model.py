@@ -46,6 +46,7 @@ __all__ = [
     "MigrationCost",
     "Volumes",
     "as_dict",
+    "bar_chart",
     "check_comparison_available",
     "estimate",
     "load_stack_region",
@@ -435,7 +436,24 @@ def render_markdown(est: Estimate, *, title: str) -> str:
         f"| **Total** | **{_money(est.r2_cloudflare.total_usd)}** | "
         f"**{_money(est.s3_cloudfront.total_usd)}** |"
     )
-    return "\n".join([*out, "", *(f"- {line}" for line in _summary(est))]) + "\n"
+    chart = ["", "```mermaid", *bar_chart(est, title=title).splitlines(), "```"]
+    return "\n".join([*out, *chart, "", *(f"- {line}" for line in _summary(est))]) + "\n"
+
+
+def bar_chart(est: Estimate, *, title: str) -> str:
+    """The two monthly totals as a Mermaid bar chart (``xychart-beta``, which GitHub renders).
+
+    References: https://mermaid.js.org/syntax/xyChart.html"""
+    r2, s3 = round(est.r2_cloudflare.total_usd, 2), round(est.s3_cloudfront.total_usd, 2)
+    top = max(r2, s3, 1.0) * 1.1  # headroom above the taller bar
+    shown = title.replace('"', "'")
+    return (
+        "xychart-beta\n"
+        f'  title "{shown} (USD)"\n'
+        f'  x-axis ["{_R2_TITLE}", "{_S3_TITLE}"]\n'
+        f'  y-axis "USD per month" 0 --> {top:.2f}\n'
+        f"  bar [{r2:.2f}, {s3:.2f}]\n"
+    )
 
 
 def render(est: Estimate, fmt: str, *, title: str = "Delivery cost per month") -> str:

@@ -32,8 +32,10 @@ from coordinator.endpoints import Jurisdiction
 from infra.review.diff import Diff, PlanError, compare, load_plan, render_markdown
 from infra.review.fleet import MAX_STACKS
 from infra.review.fleet_view import FleetRow, render_rows, row_from_plan, row_unplanned
+from infra.review.picture import fenced
 from infra.review.policy.rules import evaluate, mandatory_failures, render_results
 from infra.review.policy.view import PROJECT, view_from_plan
+from infra.review.residency_statement import statement_from_plan
 from infra.stack_config import StackConfigError, load_stack_config, stack_names
 
 __all__ = [
@@ -284,6 +286,7 @@ def _judge_stack(
             (_fleet_row(stack, base_document, base_config), "before"),
             (_fleet_row(stack, document, config), "after"),
         ]
+        lines += _picture(document, config, [f.urn for f in diff.flags])
     for change in moved:
         verdict.need(APPROVAL, f"`{stack}`: the stack's {change}")
         lines.append(f"**The stack's {change}**: the policy rules below judge the new one.\n")
@@ -333,6 +336,21 @@ def _fleet_row(stack: str, document: dict[str, Any], config: dict[str, Any]) -> 
         return row_unplanned(
             stack, config, f"the plan's values cannot be shown ({type(error).__name__})"
         )
+
+
+def _picture(document: dict[str, Any], config: dict[str, Any], flagged: list[str]) -> list[str]:
+    """Where the stack's data lives after the change, its flagged resources in orange (a plan
+    whose values cannot be drawn gets no picture: the diff above says everything)."""
+    try:
+        diagram = statement_from_plan(document, config, flagged=flagged).diagram
+    except Exception:  # the picture is information, never the verdict
+        return []
+    return [
+        "**Where the data lives after this change** (orange: flagged; red: outside the"
+        " jurisdiction):",
+        "",
+        fenced(diagram),
+    ]
 
 
 def _policy_config(

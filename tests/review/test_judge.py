@@ -235,3 +235,17 @@ def test_a_plan_whose_values_the_row_cannot_read_gets_a_row_saying_so(artifact, 
     _, _, comment = _review(artifact, tmp_path, capsys)  # the judge itself does not crash
     assert "| `eu-prod` (after) |" in comment
     assert "the plan's values cannot be shown (AttributeError)" in comment
+
+
+def test_the_comment_draws_where_a_touched_stacks_data_lives_flags_in_orange(
+    artifact, tmp_path, capsys
+):
+    from tests.mermaid.check import mermaid_blocks, parse
+
+    eu_plan = json.loads((ROOT / "plans" / "eu-prod.json").read_text())
+    (artifact / "head" / "us-prod.json").write_text(json.dumps(_restack(eu_plan, "us-prod")))
+    _, _, comment = _review(artifact, tmp_path, capsys)
+    (picture,) = mermaid_blocks(comment)  # only the touched stack is drawn
+    assert "R2 jurisdiction eu" in picture
+    assert " flagged" in picture.split("classDef flagged", 1)[1]  # the BORDER flags, coloured
+    assert parse([picture])[0]["ok"]
