@@ -238,7 +238,7 @@ def _review(args: argparse.Namespace) -> int:
 def _judge_preview(args: argparse.Namespace) -> int:
     from infra.review.preview_judge import main as judge_main
 
-    return judge_main(args.preview, output=args.output, approved=args.approved)
+    return judge_main(args.preview, output=args.output, approved=args.approved, plan=args.plan)
 
 
 def _residency_one(
@@ -500,6 +500,11 @@ def _parser() -> argparse.ArgumentParser:
         "--approved",
         action="store_true",
         help="the run was approved in the risk-approval environment: report, do not refuse",
+    )
+    judge.add_argument(
+        "--plan",
+        help="the update plan the same preview saved (--save-plan): refuse it (exit 2) unless it"
+        " records every change the preview shows, so `pulumi up --plan` applies what was judged",
     )
     judge.set_defaults(handler=_judge_preview)
 
