@@ -1,15 +1,17 @@
-"""Command-line tools: ``python -m infra.cli plan|diff|review|judge-preview|stacks|cost|
-residency|new-stack|preflight|empty-bucket ...``.
+"""Command-line tools: ``python -m infra.cli plan|fleet|residency|cost|new-stack|diff|review|
+judge-preview|stacks|preflight|empty-bucket ...`` (``--help`` lists them, one line each).
 
-``plan``, ``diff``, ``review``, ``judge-preview``, ``stacks``, ``cost``, ``residency`` and
-``new-stack`` need no cloud credentials; ``preflight`` reads (never writes) the real accounts with
-the credentials `pulumi up` uses; ``empty-bucket`` deletes a dev stack's objects.
+All but ``preflight`` and ``empty-bucket`` need no cloud credentials; ``preflight`` reads (never
+writes) the real accounts with the credentials `pulumi up` uses; ``empty-bucket`` deletes a dev
+stack's objects.
 
 Kept apart from ``infra/__main__.py``, which Pulumi runs as the program itself.
 Exit status: 0 success, 2 bad input (unreadable files, invalid stack configuration);
 ``plan`` exits 1 when a mandatory policy rule fails (after printing the plan), ``diff`` exits 1
 when it raises a data-loss or border flag, ``preflight`` exits 1 when a check fails,
 ``residency`` exits 1 when a data-bearing resource is outside the stack's jurisdiction.
+``plan --all``, ``residency --all``, ``cost --all`` and ``fleet`` run every stack in this one
+process (``infra/review/fleet.py``) and exit with the worst stack's status, 3 when one crashed.
 """
 
 from __future__ import annotations
