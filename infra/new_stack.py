@@ -157,8 +157,9 @@ def render_stack_file(s: NewStack) -> str:
             f" jurisdiction: {', '.join(sorted(ALLOWED_LOCATION_HINTS[j]))}"
         )
     lines += [
-        f"  r2-video:cloudflareAccountId: {s.cloudflare_account_id}",
-        f"  r2-video:cloudflareZoneId: {s.zone_id}",
+        # Quoted: an id of digits only is valid hex, and YAML would read it as a number.
+        f"  r2-video:cloudflareAccountId: {_quoted(s.cloudflare_account_id)}",
+        f"  r2-video:cloudflareZoneId: {_quoted(s.zone_id)}",
         f"  r2-video:zoneName: {s.zone_name}",
         f"  r2-video:deliveryBucketName: {s.name}-delivery  # R2 bucket; renaming replaces it",
     ]

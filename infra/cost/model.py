@@ -46,6 +46,7 @@ __all__ = [
     "MigrationCost",
     "Volumes",
     "as_dict",
+    "bar_chart",
     "check_comparison_available",
     "estimate",
     "load_stack_region",
@@ -435,7 +436,24 @@ def render_markdown(est: Estimate, *, title: str) -> str:
         f"| **Total** | **{_money(est.r2_cloudflare.total_usd)}** | "
         f"**{_money(est.s3_cloudfront.total_usd)}** |"
     )
-    return "\n".join([*out, "", *(f"- {line}" for line in _summary(est))]) + "\n"
+    chart = ["", "```mermaid", *bar_chart(est, title=title).splitlines(), "```"]
+    return "\n".join([*out, *chart, "", *(f"- {line}" for line in _summary(est))]) + "\n"
+
+
+def bar_chart(est: Estimate, *, title: str) -> str:
+    """The two monthly totals as a Mermaid bar chart (``xychart-beta``, which GitHub renders).
+
+    References: https://mermaid.js.org/syntax/xyChart.html"""
+    r2, s3 = round(est.r2_cloudflare.total_usd, 2), round(est.s3_cloudfront.total_usd, 2)
+    top = max(r2, s3, 1.0) * 1.1  # headroom above the taller bar
+    shown = title.replace('"', "'")
+    return (
+        "xychart-beta\n"
+        f'  title "{shown} (USD)"\n'
+        f'  x-axis ["{_R2_TITLE}", "{_S3_TITLE}"]\n'
+        f'  y-axis "USD per month" 0 --> {top:.2f}\n'
+        f"  bar [{r2:.2f}, {s3:.2f}]\n"
+    )
 
 
 def render(est: Estimate, fmt: str, *, title: str = "Delivery cost per month") -> str:
@@ -477,7 +495,14 @@ def _parser() -> argparse.ArgumentParser:
             "every field can be overridden by its flag."
         ),
     )
-    parser.add_argument("--stack", required=True, help="stack name, e.g. eu-prod")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--stack", help="stack name, e.g. eu-prod")
+    which.add_argument(
+        "--all",
+        action="store_true",
+        help="every stack of --config-dir, one report after another; exit status 2 when any"
+        " stack's report is refused (each says why)",
+    )
     parser.add_argument(
         "--config-dir",
         type=Path,
@@ -503,33 +528,53 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``cost --stack S [--config-dir DIR] [--format F] [--<field> N ...]``: 0 ok, 2 bad input."""
-    parser = _parser()
+def _report(stack: str, args: argparse.Namespace, overrides: dict[str, Any]) -> int:
+    """One stack's report on stdout (0), or why it is refused on stderr (2)."""
     try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse exits on --help (0) and on usage errors (2)
-        return exc.code if isinstance(exc.code, int) else 2
-    overrides = {name: getattr(args, name) for name in FIELDS if getattr(args, name) is not None}
-    try:
-        from_file = load_stack_workload(args.stack, args.config_dir)
+        from_file = load_stack_workload(stack, args.config_dir)
         if from_file is None and not set(REQUIRED) <= set(overrides):
-            raise ValueError(
-                f"Pulumi.{args.stack}.yaml has no {CONFIG_KEY}; {example_hint(args.stack)}"
-            )
+            raise ValueError(f"Pulumi.{stack}.yaml has no {CONFIG_KEY}; {example_hint(stack)}")
         workload = workload_from_mapping({**(from_file or {}), **overrides})
-        region = args.aws_region or load_stack_region(args.stack, args.config_dir)
+        region = args.aws_region or load_stack_region(stack, args.config_dir)
         check_comparison_available(region)
         report = render(
             estimate(workload, load_prices(args.prices, aws_region=region)),
             args.format,
-            title=f"Delivery cost per month, stack {args.stack}",
+            title=f"Delivery cost per month, stack {stack}",
         )
     except ValueError as err:
         print(f"cost: error: {err}", file=sys.stderr)
         return 2
     sys.stdout.write(report)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``cost --stack S | --all [--config-dir DIR] [--format F] [--<field> N ...]``: 0 ok, 2 bad
+    input (with ``--all``: 2 when any stack's report is refused; every stack is reported)."""
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits on --help (0) and on usage errors (2)
+        return exc.code if isinstance(exc.code, int) else 2
+    overrides = {name: getattr(args, name) for name in FIELDS if getattr(args, name) is not None}
+    if not args.all:
+        return _report(args.stack, args, overrides)
+    from infra.review.fleet import discover, progress_stream, run_fleet, summary, worst
+
+    fleet = discover(args.config_dir)
+    if fleet.problems:
+        for problem in fleet.problems:
+            print(f"cost: error: {problem}", file=sys.stderr)
+        return 2
+    results = run_fleet(
+        fleet,
+        lambda stack: _report(stack, args, overrides),
+        progress=progress_stream(),
+        verb="cost",
+    )
+    sys.stderr.write(summary(results, verb="cost"))
+    return worst([r.exit for r in results])
 
 
 if __name__ == "__main__":

@@ -29,9 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from coordinator.endpoints import Jurisdiction
-from infra.review.diff import PlanError, compare, load_plan, render_markdown
+from infra.review.diff import Diff, PlanError, compare, load_plan, render_markdown
+from infra.review.fleet import MAX_STACKS
+from infra.review.fleet_view import FleetRow, render_rows, row_from_plan, row_unplanned
+from infra.review.picture import fenced
 from infra.review.policy.rules import evaluate, mandatory_failures, render_results
 from infra.review.policy.view import PROJECT, view_from_plan
+from infra.review.residency_statement import statement_from_plan
 from infra.stack_config import StackConfigError, load_stack_config, stack_names
 
 __all__ = [
@@ -47,7 +51,8 @@ __all__ = [
 
 MAX_FILE_BYTES = 8 * 1024 * 1024
 MAX_TOTAL_BYTES = 64 * 1024 * 1024
-MAX_FILES = 400
+# .ci/review-plan writes three files a stack (plan, exit status, log) for at most MAX_STACKS.
+MAX_FILES = 3 * MAX_STACKS + 2
 MAX_LOG_CHARS = 8000
 PASS, APPROVAL, FAIL = "pass", "approval", "fail"
 _EXIT = {PASS: 0, APPROVAL: 1, FAIL: 2}
@@ -239,6 +244,7 @@ def _judge_stack(
     head_committed: Path | None,
     verdict: Verdict,
     scratch: Path,
+    touched: list[tuple[FleetRow, str]],
 ) -> list[str]:
     lines: list[str] = []
     raw = files.get(f"head/{stack}.json")
@@ -272,7 +278,15 @@ def _judge_stack(
         verdict.need(APPROVAL, f"`{stack}`: **{flag.kind.upper()}** {flag.label}")
     lines.append(render_markdown(diff))
     # The base's policy rules over the PR's plan, in the context the plan declares.
-    config, moved = _policy_config(load_stack_config(stack, base_dir).values, document)
+    base_config = load_stack_config(stack, base_dir).values
+    config, moved = _policy_config(base_config, document)
+    if _touches(diff):
+        base_document = json.loads(base_path.read_text(encoding="utf-8"))
+        touched += [
+            (_fleet_row(stack, base_document, base_config), "before"),
+            (_fleet_row(stack, document, config), "after"),
+        ]
+        lines += _picture(document, config, [f.urn for f in diff.flags])
     for change in moved:
         verdict.need(APPROVAL, f"`{stack}`: the stack's {change}")
         lines.append(f"**The stack's {change}**: the policy rules below judge the new one.\n")
@@ -299,6 +313,44 @@ def _judge_stack(
                 f" --format json --output plans/{stack}.json --no-policy` and commit it.\n"
             )
     return lines
+
+
+def _touches(diff: Diff) -> bool:
+    return bool(
+        diff.added
+        or diff.removed
+        or diff.changed
+        or diff.renames
+        or diff.aliased
+        or diff.output_changes
+        or diff.new_warnings
+    )
+
+
+def _fleet_row(stack: str, document: dict[str, Any], config: dict[str, Any]) -> FleetRow:
+    """The stack's fleet row; the PR's plan is untrusted data, so a plan whose values the row
+    cannot read gets a row saying so (the diff and the rules above still judge it)."""
+    try:
+        return row_from_plan(document, config)
+    except Exception as error:  # the row is information, never the verdict
+        return row_unplanned(
+            stack, config, f"the plan's values cannot be shown ({type(error).__name__})"
+        )
+
+
+def _picture(document: dict[str, Any], config: dict[str, Any], flagged: list[str]) -> list[str]:
+    """Where the stack's data lives after the change, its flagged resources in orange (a plan
+    whose values cannot be drawn gets no picture: the diff above says everything)."""
+    try:
+        diagram = statement_from_plan(document, config, flagged=flagged).diagram
+    except Exception:  # the picture is information, never the verdict
+        return []
+    return [
+        "**Where the data lives after this change** (orange: flagged; red: outside the"
+        " jurisdiction):",
+        "",
+        fenced(diagram),
+    ]
 
 
 def _policy_config(
@@ -352,8 +404,16 @@ def judge(
         " infrastructure changes*.",
         "",
     ]
+    rows: list[tuple[FleetRow, str]] = []
+    sections: list[str] = []
     for stack in stacks:
-        lines += _judge_stack(stack, files, base_dir, project, head_committed, verdict, scratch)
+        sections += _judge_stack(
+            stack, files, base_dir, project, head_committed, verdict, scratch, rows
+        )
+    if rows:
+        # Where the changed stacks' data lives, before and after, at a glance (docs/fleet.md).
+        lines += ["### Fleet rows this change touches", "", render_rows(rows), ""]
+    lines += sections
     planned = {
         m.group("stack")
         for name in files

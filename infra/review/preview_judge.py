@@ -45,7 +45,7 @@ from infra.review.diff import (
 from infra.review.policy.view import SECRET
 from infra.review.risk import DATA_BEARING, border_properties, is_data_bearing
 
-__all__ = ["MAX_PREVIEW_BYTES", "Preview", "judge", "load_preview", "main"]
+__all__ = ["MAX_PREVIEW_BYTES", "Preview", "check_update_plan", "judge", "load_preview", "main"]
 
 MAX_PREVIEW_BYTES = 50 * 1024 * 1024
 STACK_TYPE = "pulumi:pulumi:Stack"
@@ -315,10 +315,48 @@ def render(diff: Diff, *, approved: bool) -> str:
     return text
 
 
-def main(path: str, *, output: str | None = None, approved: bool = False) -> int:
-    """Exit 0: `pulumi up` may run; 1: a blocking flag and no approval; 2: unreadable preview."""
+def check_update_plan(preview: Preview, plan_path: str | Path) -> None:
+    """Refuse an update plan (``pulumi preview --save-plan``) that is not the judged preview's.
+
+    ``pulumi up --plan`` applies only what the plan records, so the judged preview is what is
+    applied only if the plan records every change the preview showed. A plan saved without
+    ``PULUMI_EXPERIMENTAL`` was once written empty (pulumi/pulumi#8889), which ``up --plan``
+    would read as "nothing planned": an empty plan, or one missing a URN the preview changes,
+    is refused. Shape: ``DeploymentPlanV1`` (sdk/go/common/apitype/plan.go): ``manifest``,
+    ``config``, ``resourcePlans`` (URN -> ``ResourcePlanV1`` with ``steps``)."""
+    path = Path(plan_path)
     try:
-        diff = judge(load_preview(path))
+        if path.stat().st_size > MAX_PREVIEW_BYTES:
+            raise PlanError(f"{path}: larger than {MAX_PREVIEW_BYTES} bytes")
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        raise PlanError(f"{path}: not an update plan ({error})") from None
+    plans = document.get("resourcePlans") if isinstance(document, dict) else None
+    if not isinstance(plans, dict) or not plans:
+        raise PlanError(
+            f"{path}: the update plan records no resource (saved without"
+            " PULUMI_EXPERIMENTAL=true?);"
+            " `pulumi up --plan` would not be bound to the judged preview"
+        )
+    missing = sorted({s.urn for s in preview.steps if s.op != "same"} - set(plans))
+    if missing:
+        shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+        raise PlanError(
+            f"{path}: the update plan lacks {len(missing)} resource(s) the judged preview changes:"
+            f" {shown}; it is not this preview's plan"
+        )
+
+
+def main(
+    path: str, *, output: str | None = None, approved: bool = False, plan: str | None = None
+) -> int:
+    """Exit 0: `pulumi up` may run; 1: a blocking flag and no approval; 2: unreadable preview,
+    or (with ``plan``) an update plan that is not the preview's."""
+    try:
+        preview = load_preview(path)
+        if plan is not None:
+            check_update_plan(preview, plan)
+        diff = judge(preview)
     except PlanError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

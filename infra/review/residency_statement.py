@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from coordinator.endpoints import REGION_KEYS, Jurisdiction
 from infra.residency import allowed_region, partition_of
+from infra.review.picture import data_flow, fenced
 from infra.review.policy.view import Resource, StackView, _known, view_from_plan
 
 __all__ = [
@@ -241,6 +242,8 @@ class Statement:
     entries: tuple[Entry, ...]
     not_pinned: tuple[Limit, ...] = NOT_PINNED
     notes: tuple[str, ...] = field(default=())
+    diagram: str = field(default="", compare=False)
+    """Mermaid: the places data lives, its resources and flows (``infra/review/picture.py``)."""
 
     @property
     def outside(self) -> list[Entry]:
@@ -300,17 +303,18 @@ def _entry(view: StackView, r: Resource, j: Jurisdiction) -> Entry:
     )
 
 
-def statement_from_plan(plan: Mapping[str, Any], config: Mapping[str, Any]) -> Statement:
-    """The statement of an offline plan document with its stack config."""
+def statement_from_plan(
+    plan: Mapping[str, Any], config: Mapping[str, Any], *, flagged: Iterable[str] = ()
+) -> Statement:
+    """The statement of an offline plan document with its stack config; ``flagged``: URNs the
+    picture draws in the review's flag colour."""
     view = view_from_plan(plan, config)
     j = view.context.jurisdiction
     order = {"stores": 0, "processes": 1, "transports": 2}
-    entries = tuple(
-        sorted(
-            (_entry(view, r, j) for r in view.resources if r.type in GUARANTEES),
-            key=lambda e: (order[e.role], e.type, e.resource),
-        )
-    )
+    by_urn = {r.urn: _entry(view, r, j) for r in view.resources if r.type in GUARANTEES}
+    entries = tuple(sorted(by_urn.values(), key=lambda e: (order[e.role], e.type, e.resource)))
+    outside = [urn for urn, e in by_urn.items() if not e.inside]
+    diagram = data_flow(view, GUARANTEES, outside=outside, flagged=flagged)
     providers = [r for r in view.resources if r.type == "pulumi:providers:aws"]
     region = providers[0].inputs.get("region") if providers else None
     hostnames = {r.inputs.get("hostname") for r in view.of_type(REGIONAL_HOSTNAME)}
@@ -331,11 +335,13 @@ def statement_from_plan(plan: Mapping[str, Any], config: Mapping[str, Any]) -> S
         aws_partition=partition_of(region) if _known(region) else None,
         entries=entries,
         notes=tuple(notes),
+        diagram=diagram,
     )
 
 
 def render_json(statement: Statement) -> str:
     document = asdict(statement)
+    del document["diagram"]  # a picture of the entries, for the Markdown only
     document["outside"] = [e.resource for e in statement.outside]
     return json.dumps(document, indent=2, sort_keys=True) + "\n"
 
@@ -355,6 +361,16 @@ def render_markdown(statement: Statement) -> str:
         f"- R2 jurisdiction: `{s.jurisdiction}`",
         f"- AWS region: `{s.aws_region}` (partition `{s.aws_partition}`)",
         "",
+    ]
+    if s.diagram:
+        lines += [
+            "## Where the data lives",
+            "",
+            "Boxes are the places data is pinned to; red: outside the jurisdiction.",
+            "",
+            fenced(s.diagram),
+        ]
+    lines += [
         "## Where data is pinned",
         "",
         "| resource | role | holds | pinned to | by setting | provider's guarantee | source |",

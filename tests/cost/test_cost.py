@@ -671,3 +671,24 @@ def test_every_example_stack_is_priced_in_its_region_or_refused_with_the_reason(
             assert json.loads(captured.out)["s3_region"] == region
         else:
             assert reason in captured.err and not captured.out, stack
+
+
+def test_cost_all_reports_every_stack_and_says_why_each_refused_one_is(capsys) -> None:
+    status = cost.main(["--all"])
+    out, err = capsys.readouterr()
+    assert (
+        status == 2
+    )  # eu-prod, us-prod: no sourced S3 prices; fedramp, eu-sovereign: no CloudFront
+    single = cost.main(["--stack", "dev"])
+    assert single == 0
+    assert capsys.readouterr().out in out  # dev's report, as `cost --stack dev` prints it
+    stacks = len(list(PROJECT_ROOT.glob("Pulumi.*.yaml")))
+    assert f"of {stacks} stacks did not pass" in err
+    for stack, why in (
+        ("eu-prod", "not for 'eu-central-1'"),
+        ("us-prod", "not for 'us-east-2'"),
+        ("fedramp", "outside the GovCloud (FedRAMP) boundary"),
+        ("eu-sovereign", "not offered in the AWS European Sovereign Cloud"),
+    ):
+        assert f"  - {stack}: exit 2: cost: error:" in err, stack
+        assert why in err, stack

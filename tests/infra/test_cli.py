@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from infra.cli import main
 
@@ -106,3 +109,40 @@ def test_the_cli_runs_as_a_module_in_a_fresh_process():
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["stack"] == "dev"
+
+
+def _help_lines(monkeypatch, capsys) -> dict[str, str]:
+    """`python -m infra.cli --help` at 80 columns: command -> its one help line."""
+    monkeypatch.setenv("COLUMNS", "80")
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0
+    listed = re.findall(r"^    (\S+) +(\S.*)$", capsys.readouterr().out, re.MULTILINE)
+    return dict(listed)
+
+
+def _readme_commands() -> dict[str, str]:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = text.split("**Commands.**", 1)[1].split("\n\n", 2)[1]
+    return dict(re.findall(r"^\| `([a-z-]+)` \| (.+) \|$", table, re.MULTILINE))
+
+
+def test_the_help_lists_every_command_on_one_line_as_the_readme_does(monkeypatch, capsys):
+    shown = _help_lines(monkeypatch, capsys)
+    assert shown == _readme_commands()
+    assert {"new-stack", "cost", "fleet"} <= set(shown)
+
+
+def test_every_command_the_docs_use_is_in_the_help(monkeypatch, capsys):
+    shown = _help_lines(monkeypatch, capsys)
+    used = set()
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        used |= set(re.findall(r"infra\.cli ([a-z][a-z-]*)", path.read_text(encoding="utf-8")))
+    assert used - set(shown) == set(), "used in the docs but missing from --help"
+
+
+@pytest.mark.parametrize(("command", "flag"), [("new-stack", "--jurisdiction"), ("cost", "--all")])
+def test_the_commands_with_their_own_flags_still_answer_help(command, flag, capsys):
+    # main() hands them the rest of the line: their own parser prints their flags.
+    assert main([command, "--help"]) == 0
+    assert flag in capsys.readouterr().out

@@ -142,3 +142,28 @@ def test_the_readme_walkthrough_works_as_written(tmp_path):
         assert done.returncode == 0, f"{command}\n{done.stdout}\n{done.stderr}"
     assert (copy / "Pulumi.eu-acme.yaml").is_file()
     assert (copy / "plans" / "eu-acme.json").is_file()
+
+
+def test_ids_of_digits_only_stay_strings(project, capsys):
+    # 32 hex characters may all be digits; unquoted, YAML reads 000...001 as the number 1.
+    args = [a if a != "fedcba9876543210fedcba9876543210" else f"{1:032x}" for a in IDS]
+    status = main(
+        [
+            "new-stack",
+            "eu-digits",
+            *args,
+            "--project-dir",
+            str(project),
+            "--jurisdiction",
+            "eu",
+            "--aws-region",
+            "eu-west-1",
+            "--zone-name",
+            "acme.eu",
+            "--hostname",
+            "media.acme.eu",
+        ]
+    )
+    assert status == 0, capsys.readouterr().err
+    config = yaml.safe_load((project / "Pulumi.eu-digits.yaml").read_text())["config"]
+    assert config["r2-video:cloudflareZoneId"] == "00000000000000000000000000000001"

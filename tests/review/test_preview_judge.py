@@ -129,3 +129,44 @@ def test_steps_of_two_stacks_are_refused(tmp_path, capsys):
     path.write_text(json.dumps(one), encoding="utf-8")
     assert main(["judge-preview", str(path)]) == 2
     assert "more than one stack" in capsys.readouterr().err
+
+
+def _update_plan(tmp_path: Path, name: str, urns: list[str] | None) -> str:
+    """An update plan (DeploymentPlanV1) recording ``urns``, or the fixture's every URN."""
+    preview = json.loads((FIXTURES / f"{name}.json").read_text())
+    recorded = urns if urns is not None else [s["urn"] for s in preview["steps"]]
+    document = {
+        "manifest": {"time": "2026-12-06T00:00:00Z", "magic": "", "version": "v3.272.0"},
+        "resourcePlans": {urn: {"steps": ["update"]} for urn in recorded},
+    }
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(document))
+    return str(path)
+
+
+def test_the_update_plan_of_the_judged_preview_passes(tmp_path, capsys):
+    status, out, _ = _judge("update", capsys, "--plan", _update_plan(tmp_path, "update", None))
+    assert status == 0, out
+
+
+@pytest.mark.parametrize(
+    ("urns", "message"),
+    [
+        ([], "records no resource"),
+        (["urn:pulumi:eu-prod::r2-video::other::x"], "lacks 1 resource(s) the judged preview"),
+    ],
+)
+def test_an_update_plan_that_is_not_the_previews_is_refused(tmp_path, capsys, urns, message):
+    plan = _update_plan(tmp_path, "update", urns)
+    capsys.readouterr()
+    assert main(["judge-preview", str(FIXTURES / "update.json"), "--plan", plan]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_an_unreadable_update_plan_is_refused(tmp_path, capsys):
+    (tmp_path / "plan.json").write_text("{not json")
+    status = main(
+        ["judge-preview", str(FIXTURES / "update.json"), "--plan", str(tmp_path / "plan.json")]
+    )
+    assert status == 2
+    assert "not an update plan" in capsys.readouterr().err

@@ -103,3 +103,21 @@ def test_stacks_are_listed_from_the_files(tmp_path, capsys):
     (tmp_path / "Pulumi.bad name.yaml").write_text("config: {}\n", encoding="utf-8")
     assert main(["stacks", "--project-dir", str(tmp_path)]) == 2
     assert "'bad name' is not a valid stack name" in capsys.readouterr().err
+
+
+def test_pulumi_up_applies_only_the_update_plan_of_the_judged_preview():
+    up = _load("infra-deploy.yml")["jobs"]["up"]
+    steps = _steps(up)
+    preview = next(s for s in steps if "infra.cli judge-preview" in s.get("run", ""))
+    apply = next(s for s in steps if re.search(r"^\s*pulumi up\b", s.get("run", ""), re.M))
+    saved = re.search(r"--save-plan \"([^\"]+)\"", preview["run"])
+    assert saved, "the judged preview saves no update plan"
+    plan = saved.group(1)
+    assert f'--plan "{plan}"' in preview["run"]  # the judge checks the plan against the preview
+    assert f'--plan "{plan}"' in apply["run"]  # and `up` applies only that plan
+    for step in (preview, apply):
+        assert step["env"]["PULUMI_EXPERIMENTAL"] == "true", step["name"]
+    # The CLI is the pinned SDK's version, so the flags mean what was read for it.
+    (install,) = [s for s in steps if str(s.get("uses", "")).startswith("pulumi/actions@")]
+    sdk = re.search(r"^pulumi==(\S+)$", (ROOT / "requirements.txt").read_text(), re.M)
+    assert sdk and install["with"]["pulumi-version"] == sdk.group(1)
