@@ -4,6 +4,7 @@ Run:
   .venv/bin/python bench/load.py                # 50 workers for 20 s, then the batch figure
   .venv/bin/python bench/load.py --quick        # 20 workers for 4 s
   .venv/bin/python bench/load.py --workers 100 --seconds 30 --json /tmp/load.json
+  .venv/bin/python bench/load.py --quick --lambda-path   # then the Lambda path (below)
 
 Three processes share the machine: the embedded S3 store (the JuiceFS gateway: it checks every
 SigV4 signature and writes real files), the coordinator (``create_app(load_settings())`` under
@@ -30,6 +31,14 @@ Then the batch figure: the server time for one ``POST /multipart`` that answers 
 URLs (a 5 GiB upload: 1,024 parts of 5 MiB; 1,000 is the most one answer carries), and in the
 same run the obvious alternative: the same 1,000 URLs from boto3's ``generate_presigned_url``
 (first checked byte-identical, clock frozen). Prints figures; asserts no timing.
+
+With ``--lambda-path``, after the serve coordinator has stopped: the same load again (same
+workers, same mix, same checks, every object verified with the rest) into the Lambda handler in
+this process (bench/load_lambda.py: each request a Function URL event, payload 2.0), its calls on
+a pool of ``--lambda-threads`` threads (default: as many as workers, then 1, as one Lambda
+instance runs events). The coordinator's CPU there is the handler threads' own CPU inside the
+calls (``time.thread_time``), printed per request next to the serve figure of the same run and
+their ratio; ``--lambda-profile`` adds a phase under cProfile (CPU-timed) and its top functions.
 """
 
 from __future__ import annotations
@@ -154,9 +163,17 @@ class Blobs:
 
 class Workers:
     def __init__(
-        self, base: str, admin_key: str, blobs: Blobs, tally: Tally, workers: int, phase: str = ""
+        self,
+        base: str,
+        admin_key: str,
+        blobs: Blobs,
+        tally: Tally,
+        workers: int,
+        phase: str = "",
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.base = base
+        self.transport = transport  # None: over HTTP to ``base``; else the coordinator in it
         self.phase = phase  # prefixes every job's tag: phases never share a key
         self.admin = {"Authorization": f"Bearer {admin_key}"}
         self.blobs = blobs
@@ -166,7 +183,9 @@ class Workers:
 
     async def run(self, workers: int, seconds: float, mark: Callable[[], None]) -> float:
         async with (
-            httpx.AsyncClient(base_url=self.base, timeout=60, limits=self.limits) as self.api,
+            httpx.AsyncClient(
+                base_url=self.base, timeout=60, limits=self.limits, transport=self.transport
+            ) as self.api,
             httpx.AsyncClient(timeout=120, limits=self.limits) as self.store,
         ):
             # Warm-up, outside the figures: the coordinator imports boto3 on its first HEAD.
@@ -431,6 +450,86 @@ def batch_figures(base: str, admin_key: str, env: dict[str, str], repeats: int) 
 
 
 # ---------------------------------------------------------------------------------------------
+# The Lambda path
+
+
+def lambda_phase(
+    env: dict[str, str], admin_key: str, blobs: Blobs, tally: Tally, workers: int,
+    seconds: float, threads: int, *, profile: bool = False,
+) -> dict[str, Any]:  # fmt: skip
+    """The same load into the Lambda handler in this process (bench/load_lambda.py), its calls
+    on ``threads`` threads; errors and objects go to ``tally`` (verified with the rest)."""
+    from load_lambda import BASE_URL, LambdaPath
+
+    other = Tally()
+    transport = LambdaPath(env, threads, profile=profile)
+    tag = f"lambda{threads}{'p' if profile else ''}-"
+    phase = Workers(BASE_URL, admin_key, blobs, other, workers, tag, transport=transport)
+    elapsed = asyncio.run(phase.run(workers, seconds, lambda: None))
+    seen = sum(len(v) for v in other.latency.values())
+    if transport.requests != seen:  # every request the workers timed was one handler call
+        other.error("lambda path", f"{transport.requests} handler calls for {seen} requests")
+    tally.expected.update(other.expected)
+    for what, count in other.errors.items():
+        tally.errors[f"lambda phase ({threads} threads): {what}"] += count
+    tally.error_samples.extend(other.error_samples)
+    return {
+        "threads": threads,
+        "profiled": profile,
+        "jobs": other.jobs,
+        "requests": transport.requests,
+        "rps": transport.requests / elapsed,
+        "cpu_s": transport.cpu_seconds,
+        "cpu_ms": transport.cpu_seconds / max(transport.requests, 1) * 1000,
+        "endpoints": {
+            name: {
+                "count": len(rows),
+                "cpu_ms": [v / 1e6 for v in percentiles([r[3] for r in rows], 50, 95)],
+                "handler_ms": [v / 1e6 for v in percentiles([r[0] for r in rows], 50, 95)],
+                "store_ms": percentiles([r[1] / 1e6 for r in rows], 50, 95),
+                "cpu_mean_ms": statistics.fmean(r[3] for r in rows) / 1e6,
+            }
+            for name, rows in transport.samples.items()
+        },
+        "top": transport.top() if profile else None,
+    }
+
+
+def lambda_report(phases: list[dict[str, Any]], serve_ms: float) -> str:
+    lines = ["", "the same load into the Lambda handler in this process (Function URL events):"]
+    for phase in phases:
+        if phase["profiled"]:
+            continue
+        lines.append(
+            f"  {phase['threads']:>3} handler thread{'s' if phase['threads'] > 1 else ' '}: "
+            f"{phase['requests']} requests "
+            f"({phase['jobs']} jobs, {phase['rps']:.0f} req/s), coordinator CPU per request "
+            f"{phase['cpu_ms']:.3f} ms (thread CPU inside the handler calls); under serve "
+            f"{serve_ms:.2f} ms: {serve_ms / phase['cpu_ms']:.1f}x"
+        )
+    # Per endpoint for the fewest threads: 1 is how a Lambda instance runs events.
+    first = min((p for p in phases if not p["profiled"]), key=lambda p: p["threads"])
+    lines.append(
+        f"  per endpoint, {first['threads']:>2} threads: {'count':>6}  {'CPU mean/p50/p95 ms':>20}"
+        f"  {'handler p50/p95 ms':>19}  {'of it store p50/p95':>19}"
+    )
+    for name, row in first["endpoints"].items():
+        c, h, st = row["cpu_ms"], row["handler_ms"], row["store_ms"]
+        lines.append(
+            f"    {name:<31}{row['count']:>6}  {row['cpu_mean_ms']:>6.3f} {c[0]:>6.3f} "
+            f"{c[1]:>6.3f}  {h[0]:>9.2f} {h[1]:>9.2f}  {st[0]:>9.2f} {st[1]:>9.2f}"
+        )
+    for phase in phases:
+        if phase["profiled"]:
+            lines.append(
+                f"\nprofiled ({phase['threads']} thread, not in the figures above: cProfile "
+                f"inflates them), the handler calls' top functions by own CPU time:"
+            )
+            lines.append(phase["top"])
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
 
 
 def main() -> None:
@@ -444,6 +543,21 @@ def main() -> None:
         "--compare-boto3",
         action="store_true",
         help="then the same load on a coordinator whose store calls go through boto3",
+    )
+    parser.add_argument(
+        "--lambda-path",
+        action="store_true",
+        help="then the same load into the Lambda handler in this process, per --lambda-threads",
+    )
+    parser.add_argument(
+        "--lambda-threads",
+        default="",
+        help="comma-separated handler thread counts for --lambda-path (default: --workers,1)",
+    )
+    parser.add_argument(
+        "--lambda-profile",
+        action="store_true",
+        help="with --lambda-path: one more phase, 1 thread, under cProfile (top functions)",
     )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
@@ -509,6 +623,18 @@ def main() -> None:
             for what, count in other.errors.items():
                 tally.errors[f"boto3 phase: {what}"] += count
             tally.error_samples.extend(other.error_samples)
+        phases = []
+        if args.lambda_path:
+            counts = args.lambda_threads or f"{args.workers},1"
+            runs = [(int(n), False) for n in counts.split(",")]
+            runs += [(1, True)] if args.lambda_profile else []
+            for threads, profile in runs:
+                phases.append(
+                    lambda_phase(
+                        env, admin_key, blobs, tally, args.workers, args.seconds, threads,
+                        profile=profile,
+                    )
+                )  # fmt: skip
         coordinator_log = log.read_text(errors="replace")
         checked = verify(s3, tally)
 
@@ -562,6 +688,9 @@ def main() -> None:
             f"{comparison['ours_ms']:.2f} ms with s3client.S3Client: "
             f"{comparison['boto3_ms'] / comparison['ours_ms']:.2f}x"
         )
+    if phases:
+        result["lambda"] = phases
+        print(lambda_report(phases, result["cpu_s"]["coordinator"] / requests * 1000))
     if result["run"]["pool_full_warnings"]:
         print(f"(boto3 'connection pool is full' warnings: {result['run']['pool_full_warnings']})")
     if args.json:

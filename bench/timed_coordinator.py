@@ -3,6 +3,9 @@ under uvicorn as ``python -m coordinator serve`` runs it (access log off), wrapp
 request's app time and the part of it spent in store calls are recorded per route. With
 ``BENCH_STORE_CLIENT=boto3`` the store calls go through boto3 instead (the comparison).
 
+``timed_broker``, ``store_time`` and ``route_name`` are shared with ``bench/load_lambda.py``
+(the same timing around the Lambda handler, in process).
+
 ``coordinator_process`` starts it (``python bench/timed_coordinator.py PORT``) and yields its URL;
 ``GET /__bench__/stats`` answers the samples and the process's CPU time, ``/__bench__/reset``
 clears them.
@@ -53,7 +56,7 @@ _ROUTES = [
 ]
 
 
-def _route_name(method: str, path: str) -> str:
+def route_name(method: str, path: str) -> str:
     for want, pattern, name in _ROUTES:
         if method == want and pattern.fullmatch(path):
             return name
@@ -98,7 +101,7 @@ class _Timing:
         if scope["path"] in (STATS_PATH, RESET_PATH):
             await self._admin(scope["path"], send)
             return
-        name = _route_name(scope["method"], scope["path"])
+        name = route_name(scope["method"], scope["path"])
         spent: list[int] = []
         token = _STORE_NS.set(spent)
         start = time.perf_counter_ns()
@@ -129,18 +132,15 @@ class _Timing:
         await send({"type": "http.response.body", "body": body})
 
 
-def serve_coordinator(port: int) -> None:
-    """The coordinator as ``python -m coordinator serve`` builds it, wrapped for timing."""
-    import uvicorn
-
-    from coordinator.app import build_broker, create_app
+def timed_broker(settings: Any, *, store_client: str | None = None) -> Any:
+    """The broker ``create_core`` builds for ``settings``, its store calls timed (``store_time``);
+    ``store_client="boto3"``: through boto3 clients instead (the comparison)."""
+    from coordinator.app import build_broker
     from coordinator.broker import Broker
-    from coordinator.config import load_settings
     from coordinator.store import Store
 
-    settings = load_settings()
     plain = build_broker(settings)
-    if os.environ.get(STORE_CLIENT_VAR) == "boto3":  # the alternative, for load.py's comparison
+    if store_client == "boto3":  # the alternative, for load.py's comparison
         from coordinator.s3client import make_client
 
         def boto3_client(store: Store) -> Store:
@@ -159,9 +159,31 @@ def serve_coordinator(port: int) -> None:
         make = store.client
         return replace(store, client=lambda: _TimedClient(make()))
 
-    broker = Broker(
+    return Broker(
         mezzanine=timed(plain.mezzanine), delivery=timed(plain.delivery), handles=plain.handles
     )
+
+
+@contextlib.contextmanager
+def store_time() -> Iterator[list[int]]:
+    """The durations (ns) of the store calls made in this context, as they happen."""
+    spent: list[int] = []
+    token = _STORE_NS.set(spent)
+    try:
+        yield spent
+    finally:
+        _STORE_NS.reset(token)
+
+
+def serve_coordinator(port: int) -> None:
+    """The coordinator as ``python -m coordinator serve`` builds it, wrapped for timing."""
+    import uvicorn
+
+    from coordinator.app import create_app
+    from coordinator.config import load_settings
+
+    settings = load_settings()
+    broker = timed_broker(settings, store_client=os.environ.get(STORE_CLIENT_VAR))
     app = _Timing(create_app(settings, broker=broker))
     uvicorn.run(
         app,
