@@ -42,7 +42,7 @@ from .package import LambdaPackage, coordinator_package
 from .r2_credentials import R2Credentials, R2CredentialsArgs
 from .residency import allowed_region, is_region_name, region_rule
 from .sippy import SippyMigration, SippyMigrationArgs
-from .validation import ArgsError, Problems, check_types, is_known
+from .validation import ArgsError, Problems, check_types, is_known, names_missing_fields
 
 __all__ = [
     "TYPE_TOKEN",
@@ -71,6 +71,20 @@ def aws_region_problem(jurisdiction: Jurisdiction, region: Any) -> str | None:
     return None
 
 
+_FIXES = {
+    "jurisdiction": "where the region's data lives, e.g. jurisdiction=Jurisdiction.EU",
+    "cloudflare_account_id": "the account of the delivery bucket (32 hex characters)",
+    "aws_region": "an AWS region that fits the jurisdiction, e.g. aws_region='eu-central-1'",
+    "aws_account_id": "the only AWS account the region may act in (12 digits)",
+    "delivery": "delivery=DeliveryBucketArgs(...) with the region's jurisdiction",
+    "edge": "edge=EdgeDeliveryArgs(...) on the delivery bucket's zone and hostnames",
+    "mezzanine": "mezzanine=MezzanineBucketArgs(bucket_name=...)",
+    "coordinator": "coordinator=CoordinatorSettings(function_name=...)",
+    "token_name": "a name for the coordinator's R2 token, e.g. 'acme eu coordinator'",
+}
+
+
+@names_missing_fields(_OWNER, _FIXES)
 @dataclass(frozen=True, kw_only=True, slots=True)
 class SovereignVideoRegionArgs:
     """Everything one region needs; checked whole on construction (every problem at once)."""

@@ -9,11 +9,12 @@ from __future__ import annotations
 import collections.abc
 import dataclasses
 import enum
+import functools
 import inspect
 import re
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -34,6 +35,7 @@ __all__ = [
     "is_origin",
     "is_r2_bucket_name",
     "is_s3_bucket_name",
+    "names_missing_fields",
 ]
 
 _LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
@@ -73,6 +75,38 @@ class Problems:
     def raise_if_any(self) -> None:
         if self.found:
             raise ArgsError(self.owner, self.found)
+
+
+_Args = typing.TypeVar("_Args", bound=type)
+
+
+def names_missing_fields(owner: str, fixes: Mapping[str, str]) -> Callable[[_Args], _Args]:
+    """A class decorator for a keyword-only args dataclass: a call that leaves out required
+    fields raises one ArgsError naming each with its fix (``fixes[name]``), instead of Python's
+    TypeError, which names only the first-declared missing fields and says nothing of a fix."""
+
+    def decorate(cls: _Args) -> _Args:
+        required = [
+            f.name
+            for f in dataclasses.fields(cls)
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        ]
+        unexplained = sorted(set(required) - set(fixes))
+        if unexplained:  # a new required field must come with its fix
+            raise TypeError(f"{cls.__name__}: no fix given for {', '.join(unexplained)}")
+        init = cls.__init__
+
+        @functools.wraps(init)
+        def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+            missing = [name for name in required if name not in kwargs]
+            if missing and not args:
+                raise ArgsError(owner, [(name, f"is required: {fixes[name]}") for name in missing])
+            init(self, *args, **kwargs)
+
+        cls.__init__ = __init__  # type: ignore[misc]
+        return cls
+
+    return decorate
 
 
 def is_known(value: Any) -> bool:

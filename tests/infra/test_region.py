@@ -151,11 +151,15 @@ def test_a_wrong_type_names_the_field_and_the_fix() -> None:
     assert "expected a str, got int" in problems(caught.value)["aws_account_id"]
 
 
-def test_a_missing_required_field_is_named() -> None:
+def test_every_missing_required_field_is_named_with_its_fix() -> None:
     fields = {f.name: getattr(eu_args(), f.name) for f in dataclasses.fields(eu_args())}
-    del fields["aws_region"]
-    with pytest.raises(TypeError, match="aws_region"):
+    del fields["aws_region"], fields["token_name"]
+    with pytest.raises(ArgsError) as caught:
         SovereignVideoRegionArgs(**fields)
+    found = problems(caught.value)
+    assert set(found) == {"aws_region", "token_name"}, found
+    assert "is required: an AWS region that fits the jurisdiction" in found["aws_region"]
+    assert "e.g. aws_region='eu-central-1'" in found["aws_region"]
 
 
 def test_a_known_region_outside_the_jurisdiction_is_refused_before_anything_is_created() -> None:
@@ -282,3 +286,15 @@ def test_a_region_with_sippy_registers_the_migrations_outputs() -> None:
     outputs = recorder.outputs[urn]
     assert outputs.get("reader_user_name") == "acme-eu-sippy", outputs
     assert outputs.get("bucket_name") == "acme-eu-delivery", outputs
+
+
+def test_a_required_field_without_a_fix_is_refused_when_the_class_is_made() -> None:
+    from infra.components.validation import names_missing_fields
+
+    with pytest.raises(TypeError, match="no fix given for size"):
+
+        @names_missing_fields("Args", {"name": "a name"})
+        @dataclasses.dataclass(frozen=True, kw_only=True)
+        class Args:
+            name: str
+            size: int
